@@ -1,0 +1,17 @@
+//! Berth's engine: all state and on-disk truth of the registry.
+//!
+//! The engine owns OCI identifiers and documents (`oci`), the content-addressed blob store
+//! (`blob`), resumable upload sessions (`upload`), the RocksDB metadata (`meta`) and the
+//! operations that span them (`registry`).
+//!
+//! **Architecture Invariant:** the engine knows nothing about HTTP, authentication or JSON error
+//! bodies. It returns typed errors; the server decides what a client sees.
+
+pub mod blob;
+pub mod clock;
+pub mod meta;
+pub mod oci;
+pub mod registry;
+pub mod upload;
+
+pub use clock::{Clock, SystemClock};

@@ -1,0 +1,215 @@
+//! RocksDB metadata: the one module that calls `rocksdb`.
+//!
+//! Everything that is not blob bytes lives here: repositories, tags, manifests, blob records,
+//! repository links, referrers and upload sessions (see [`schema`] for the keys).
+//!
+//! **How blocking RocksDB calls are kept off the reactors** (decided here, once):
+//! - Point reads and short scans run inline on the calling executor thread. They are served from
+//!   the memtable and block cache in microseconds; moving them to another thread would cost more
+//!   in wake-ups than the read itself.
+//! - Every write goes through one dedicated writer thread ([`writer`]). It runs each write job
+//!   (checks plus a `WriteBatch`) in arrival order, so a job's checks see every earlier job's
+//!   writes, then makes the whole group durable with a single WAL fsync (group commit) before any
+//!   caller in the group is answered. Executors only await a oneshot reply.
+//!
+//! Invariants:
+//! - A write is acknowledged only after the WAL holding it is fsynced.
+//! - Read-check-write sequences that must be atomic (link a blob only if it exists, move a tag
+//!   only if its manifest exists) run inside one writer job, never as a read on an executor
+//!   followed by a write.
+
+pub mod schema;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode,
+    Options, DB,
+};
+
+pub use writer::{WriteCtx, WriteJobError};
+
+/// Limits and tuning of the metadata store.
+#[derive(Debug, Clone)]
+pub struct MetaOptions {
+    /// Write jobs waiting for the writer thread before callers are told to back off.
+    pub write_queue_max: usize,
+    /// Write jobs made durable together by one WAL fsync.
+    pub write_group_max: usize,
+    /// RocksDB block cache shared by all column families.
+    pub block_cache_bytes: usize,
+}
+
+impl Default for MetaOptions {
+    fn default() -> Self {
+        Self {
+            write_queue_max: 4096,
+            write_group_max: 256,
+            block_cache_bytes: 64 << 20,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error("metadata store: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("metadata record {key} is corrupted: {reason}")]
+    Corrupted { key: String, reason: String },
+    #[error("metadata write queue is full ({max} jobs waiting)")]
+    Overloaded { max: usize },
+    #[error("metadata writer has stopped")]
+    WriterStopped,
+}
+
+/// A row of a scan: the key after the scanned prefix, and the value.
+pub type Row = (Vec<u8>, Vec<u8>);
+
+/// Handle to the metadata store; cheap to clone and shared by every shard.
+///
+/// Reads ([`Reader`], through `Deref`) run inline; writes go through [`Meta::write`].
+#[derive(Clone)]
+pub struct Meta {
+    reader: Reader,
+    writer: writer::WriterHandle,
+}
+
+/// The read side of the store, shared by executors and by write jobs on the writer thread.
+#[derive(Clone)]
+pub struct Reader {
+    db: Arc<DB>,
+}
+
+impl std::ops::Deref for Meta {
+    type Target = Reader;
+    fn deref(&self) -> &Reader {
+        &self.reader
+    }
+}
+
+impl Meta {
+    pub fn open(path: &Path, options: &MetaOptions) -> Result<Meta, MetaError> {
+        let mut db_opts = Options::default();
+        db_opts.create_if_missing(true);
+        db_opts.create_missing_column_families(true);
+        db_opts.set_max_background_jobs(2);
+        // Keep RocksDB's own fsyncs for the WAL; it is the log of every acknowledged write.
+        db_opts.set_use_fsync(false);
+        let cache = Cache::new_lru_cache(options.block_cache_bytes);
+        let cfs = schema::COLUMN_FAMILIES.iter().map(|name| {
+            let mut table = BlockBasedOptions::default();
+            table.set_block_cache(&cache);
+            table.set_bloom_filter(10.0, false);
+            table.set_cache_index_and_filter_blocks(true);
+            let mut cf_opts = Options::default();
+            cf_opts.set_block_based_table_factory(&table);
+            cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(*name, cf_opts)
+        });
+        let db = Arc::new(DB::open_cf_descriptors(&db_opts, path, cfs)?);
+        let reader = Reader { db };
+        let writer = writer::WriterHandle::start(reader.clone(), options)?;
+        Ok(Meta { reader, writer })
+    }
+
+    /// Runs `job` on the writer thread; resolves once its writes are durable.
+    pub async fn write<R, E, F>(&self, job: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<MetaError> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<R, E> + Send + 'static,
+    {
+        self.writer.submit(job).await
+    }
+
+    /// Blocking variant of [`Meta::write`] for threads that are not executors (CLI, tests).
+    pub fn write_blocking<R, E, F>(&self, job: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<MetaError> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<R, E> + Send + 'static,
+    {
+        futures_lite::future::block_on(self.writer.submit(job))
+    }
+}
+
+impl Reader {
+    pub(crate) fn cf(&self, name: &str) -> &ColumnFamily {
+        // Every family in COLUMN_FAMILIES is opened in `open`; a missing one is a bug.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| panic!("column family {name} not opened"))
+    }
+
+    /// Point read of raw bytes.
+    pub fn get_raw(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        Ok(self.db.get_cf(self.cf(cf), key)?)
+    }
+
+    /// Point read of a JSON record.
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        cf: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, MetaError> {
+        match self.db.get_pinned_cf(self.cf(cf), key)? {
+            None => Ok(None),
+            Some(bytes) => decode_json(key, &bytes).map(Some),
+        }
+    }
+
+    pub fn contains(&self, cf: &str, key: &[u8]) -> Result<bool, MetaError> {
+        Ok(self.db.get_pinned_cf(self.cf(cf), key)?.is_some())
+    }
+
+    /// Rows whose key starts with `prefix`, in key order, starting strictly after
+    /// `prefix ++ after` when `after` is given; at most `limit` rows. Returns the key suffix
+    /// (after `prefix`) and the value.
+    pub fn scan_prefix(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, MetaError> {
+        let mut start = prefix.to_vec();
+        if let Some(after) = after {
+            start.extend_from_slice(after);
+            // The smallest key greater than `start` is `start ++ 0x00`.
+            start.push(0);
+        }
+        let iter = self
+            .db
+            .iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward));
+        let mut rows = Vec::new();
+        for item in iter {
+            if rows.len() >= limit {
+                break;
+            }
+            let (key, value) = item?;
+            let Some(suffix) = key.strip_prefix(prefix) else {
+                break;
+            };
+            rows.push((suffix.to_vec(), value.to_vec()));
+        }
+        Ok(rows)
+    }
+}
+
+pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(
+    key: &[u8],
+    bytes: &[u8],
+) -> Result<T, MetaError> {
+    serde_json::from_slice(bytes).map_err(|e| MetaError::Corrupted {
+        key: String::from_utf8_lossy(key).replace('\0', "/"),
+        reason: e.to_string(),
+    })
+}
+
+pub(crate) fn encode_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Serialising our own record types cannot fail: they hold only strings, numbers and maps
+    // with string keys.
+    serde_json::to_vec(value).expect("metadata records serialise")
+}

@@ -1,0 +1,205 @@
+//! The metadata schema: column families, key encodings and record types.
+//!
+//! Every key is built here and nowhere else, so the ordering guarantees that listings rely on
+//! are stated once. Keys are byte strings whose lexical order is the order clients see:
+//!
+//! ```text
+//! cf "repos"          <repo>                              -> RepoRecord (json)
+//! cf "tags"           <repo> 0x00 <tag>                   -> <digest> (utf-8)
+//! cf "manifests"      <repo> 0x00 <digest>                -> ManifestLink (json)
+//! cf "manifest_bytes" <digest>                            -> exact manifest bytes as pushed
+//! cf "blobs"          <digest>                            -> BlobRecord (json)
+//! cf "repo_blobs"     <repo> 0x00 <digest>                -> RepoBlobLink (json)
+//! cf "referrers"      <repo> 0x00 <subject> 0x00 <digest> -> referrer Descriptor (json)
+//! cf "uploads"        <upload id>                         -> UploadRecord (json)
+//! ```
+//!
+//! Why 0x00 as the separator: repository names, tags and digests never contain it and it sorts
+//! below every byte they can contain, so `<repo> 0x00` is a prefix that selects exactly one
+//! repository's rows, in the lexical order of what follows (`a` sorts before `a/b`, and
+//! `a 0x00 …` before `a/b 0x00 …`). A namespace is the first component of a repository name,
+//! so a later `namespaces` family keys on that component without rewriting these keys.
+
+use serde::{Deserialize, Serialize};
+
+use crate::oci::{Descriptor, Digest, RepoName, Tag};
+
+pub const CF_REPOS: &str = "repos";
+pub const CF_TAGS: &str = "tags";
+pub const CF_MANIFESTS: &str = "manifests";
+pub const CF_MANIFEST_BYTES: &str = "manifest_bytes";
+pub const CF_BLOBS: &str = "blobs";
+pub const CF_REPO_BLOBS: &str = "repo_blobs";
+pub const CF_REFERRERS: &str = "referrers";
+pub const CF_UPLOADS: &str = "uploads";
+
+pub const COLUMN_FAMILIES: [&str; 8] = [
+    CF_REPOS,
+    CF_TAGS,
+    CF_MANIFESTS,
+    CF_MANIFEST_BYTES,
+    CF_BLOBS,
+    CF_REPO_BLOBS,
+    CF_REFERRERS,
+    CF_UPLOADS,
+];
+
+const SEP: u8 = 0x00;
+
+/// `<repo> 0x00`: the prefix of every row that belongs to one repository.
+pub fn repo_prefix(repo: &RepoName) -> Vec<u8> {
+    let mut key = Vec::with_capacity(repo.as_str().len() + 1);
+    key.extend_from_slice(repo.as_str().as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// `<repo> 0x00 <part>`.
+pub fn repo_key(repo: &RepoName, part: &str) -> Vec<u8> {
+    let mut key = repo_prefix(repo);
+    key.extend_from_slice(part.as_bytes());
+    key
+}
+
+pub fn tag_key(repo: &RepoName, tag: &Tag) -> Vec<u8> {
+    repo_key(repo, tag.as_str())
+}
+
+pub fn manifest_key(repo: &RepoName, digest: &Digest) -> Vec<u8> {
+    repo_key(repo, digest.as_str())
+}
+
+pub fn repo_blob_key(repo: &RepoName, digest: &Digest) -> Vec<u8> {
+    repo_key(repo, digest.as_str())
+}
+
+/// `<repo> 0x00 <subject> 0x00`: every referrer of one subject in one repository.
+pub fn referrers_prefix(repo: &RepoName, subject: &Digest) -> Vec<u8> {
+    let mut key = repo_key(repo, subject.as_str());
+    key.push(SEP);
+    key
+}
+
+pub fn referrer_key(repo: &RepoName, subject: &Digest, referrer: &Digest) -> Vec<u8> {
+    let mut key = referrers_prefix(repo, subject);
+    key.extend_from_slice(referrer.as_str().as_bytes());
+    key
+}
+
+/// The part of a repository-scoped key after `<repo> 0x00`, or None if `key` is not in `repo`.
+pub fn strip_repo_prefix<'k>(key: &'k [u8], prefix: &[u8]) -> Option<&'k [u8]> {
+    key.strip_prefix(prefix)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepoRecord {
+    pub created_at_ms: u64,
+}
+
+/// A blob whose bytes are durable in the blob store and verified against its digest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlobRecord {
+    pub size: u64,
+    pub created_at_ms: u64,
+}
+
+/// "Repository R may serve blob B": metadata, never a second copy of the bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RepoBlobLink {
+    pub size: u64,
+    pub linked_at_ms: u64,
+}
+
+/// A manifest as one repository holds it. The bytes live once in `manifest_bytes`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestLink {
+    pub media_type: String,
+    pub size: u64,
+    pub pushed_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Digest>,
+}
+
+/// The persisted state of a resumable upload session.
+///
+/// `offset` bytes of the session's data file are durable (fsynced before the record was
+/// written) and `hash_state` is the running digest over exactly those bytes.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UploadRecord {
+    pub repo: RepoName,
+    pub offset: u64,
+    pub algorithm: String,
+    #[serde(with = "hex_bytes")]
+    pub hash_state: Vec<u8>,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    /// Set while one request appends to the session; other requests are refused meanwhile.
+    /// A lease from an earlier process (another `boot_id`) is void: that writer is dead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<UploadLease>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UploadLease {
+    pub boot_id: String,
+    pub taken_at_ms: u64,
+}
+
+/// Referrer rows hold the descriptor exactly as the referrers API returns it.
+pub type ReferrerRecord = Descriptor;
+
+mod hex_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&hex::encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        hex::decode(text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn repo(s: &str) -> RepoName {
+        RepoName::parse(s).expect("valid repo name")
+    }
+
+    #[test]
+    fn repository_prefixes_do_not_overlap() {
+        // "a" must not select rows of "a/b" or "ab".
+        let a = repo_prefix(&repo("a"));
+        assert!(!repo_key(&repo("a/b"), "t").starts_with(&a));
+        assert!(!repo_key(&repo("ab"), "t").starts_with(&a));
+        assert!(repo_key(&repo("a"), "t").starts_with(&a));
+    }
+
+    proptest! {
+        // Key order within a repository is the lexical order of the tags, which is what the
+        // tags list promises and what `last` pagination seeks on.
+        #[test]
+        fn tag_key_order_matches_tag_order(a in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}",
+                                           b in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}") {
+            let r = repo("ns/app");
+            let ka = tag_key(&r, &Tag::parse(&a).expect("tag"));
+            let kb = tag_key(&r, &Tag::parse(&b).expect("tag"));
+            prop_assert_eq!(ka.cmp(&kb), a.as_bytes().cmp(b.as_bytes()));
+        }
+
+        // Repositories sort in key order the way their names sort, so the catalog is a scan.
+        #[test]
+        fn repo_prefix_order_matches_name_order(a in "[a-z0-9]{1,6}(/[a-z0-9]{1,6}){0,2}",
+                                                b in "[a-z0-9]{1,6}(/[a-z0-9]{1,6}){0,2}") {
+            let ka = tag_key(&repo(&a), &Tag::parse("t").expect("tag"));
+            let kb = tag_key(&repo(&b), &Tag::parse("t").expect("tag"));
+            if a != b {
+                prop_assert_eq!(ka.cmp(&kb), a.as_bytes().cmp(b.as_bytes()));
+            }
+        }
+    }
+}

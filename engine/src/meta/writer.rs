@@ -1,0 +1,150 @@
+//! The metadata writer thread: serialised write jobs, group commit.
+//!
+//! ```text
+//!  shard 0 ──┐                      ┌─ job 1: checks, batch → write (no sync)
+//!  shard 1 ──┼─ bounded queue ──▶   ├─ job 2: checks see job 1, batch → write (no sync)
+//!  CLI     ──┘  (write_queue_max)   ├─ …up to write_group_max jobs
+//!                                   └─ one WAL fsync, then every caller in the group is answered
+//! ```
+//!
+//! Jobs are closures so that a check and the write it guards happen with no other write in
+//! between. Jobs must be short: they run on the only thread that writes.
+
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+
+use futures_channel::oneshot;
+use rocksdb::{WriteBatch, WriteOptions};
+
+use super::{encode_json, MetaError, MetaOptions, Reader};
+
+/// What a write job sees: the store as of every earlier job, and the batch it is building.
+/// Reads do not see the job's own pending batch.
+pub struct WriteCtx<'a> {
+    reader: &'a Reader,
+    batch: WriteBatch,
+}
+
+impl std::ops::Deref for WriteCtx<'_> {
+    type Target = Reader;
+    fn deref(&self) -> &Reader {
+        self.reader
+    }
+}
+
+impl WriteCtx<'_> {
+    pub fn put_raw(&mut self, cf: &str, key: &[u8], value: &[u8]) {
+        let handle = self.reader.cf(cf);
+        self.batch.put_cf(handle, key, value);
+    }
+
+    pub fn put_json<T: serde::Serialize>(&mut self, cf: &str, key: &[u8], value: &T) {
+        let bytes = encode_json(value);
+        self.put_raw(cf, key, &bytes);
+    }
+
+    pub fn delete(&mut self, cf: &str, key: &[u8]) {
+        let handle = self.reader.cf(cf);
+        self.batch.delete_cf(handle, key);
+    }
+}
+
+/// The error side of a job: either the job's own refusal or a store failure.
+pub trait WriteJobError: From<MetaError> {}
+impl<E: From<MetaError>> WriteJobError for E {}
+
+/// Called once the group holding the job is durable (or failed to become so).
+type Completion = Box<dyn FnOnce(Result<(), MetaError>) + Send>;
+type Job = Box<dyn FnOnce(&Reader) -> Completion + Send>;
+
+#[derive(Clone)]
+pub(super) struct WriterHandle {
+    queue: SyncSender<Job>,
+    queue_max: usize,
+}
+
+impl WriterHandle {
+    pub(super) fn start(reader: Reader, options: &MetaOptions) -> Result<Self, MetaError> {
+        let (queue, jobs) = mpsc::sync_channel::<Job>(options.write_queue_max);
+        let group_max = options.write_group_max.max(1);
+        std::thread::Builder::new()
+            .name("berth-meta-writer".into())
+            .spawn(move || run(reader, jobs, group_max))
+            .map_err(|e| MetaError::Corrupted {
+                key: "writer thread".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Self {
+            queue,
+            queue_max: options.write_queue_max,
+        })
+    }
+
+    pub(super) async fn submit<R, E, F>(&self, job: F) -> Result<R, E>
+    where
+        R: Send + 'static,
+        E: From<MetaError> + Send + 'static,
+        F: FnOnce(&mut WriteCtx<'_>) -> Result<R, E> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel::<Result<R, E>>();
+        let boxed: Job = Box::new(move |reader: &Reader| -> Completion {
+            let mut ctx = WriteCtx {
+                reader,
+                batch: WriteBatch::default(),
+            };
+            let outcome = job(&mut ctx);
+            let written = match &outcome {
+                Ok(_) if !ctx.batch.is_empty() => {
+                    let mut opts = WriteOptions::default();
+                    // Durability comes from the group's WAL fsync below.
+                    opts.set_sync(false);
+                    reader
+                        .db
+                        .write_opt(ctx.batch, &opts)
+                        .map_err(MetaError::from)
+                }
+                _ => Ok(()),
+            };
+            Box::new(move |synced: Result<(), MetaError>| {
+                let result = match (outcome, written.and(synced)) {
+                    (Ok(value), Ok(())) => Ok(value),
+                    (Ok(_), Err(e)) => Err(E::from(e)),
+                    (Err(refused), _) => Err(refused),
+                };
+                // The caller may have gone away (client disconnected); nothing to do then.
+                let _ = reply.send(result);
+            })
+        });
+        match self.queue.try_send(boxed) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(E::from(MetaError::Overloaded {
+                    max: self.queue_max,
+                }))
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(E::from(MetaError::WriterStopped)),
+        }
+        answer
+            .await
+            .unwrap_or_else(|_| Err(E::from(MetaError::WriterStopped)))
+    }
+}
+
+fn run(reader: Reader, jobs: Receiver<Job>, group_max: usize) {
+    let mut completions: Vec<Completion> = Vec::with_capacity(group_max);
+    while let Ok(first) = jobs.recv() {
+        completions.push(first(&reader));
+        while completions.len() < group_max {
+            match jobs.try_recv() {
+                Ok(job) => completions.push(job(&reader)),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        let synced = reader.db.flush_wal(true);
+        if let Err(e) = &synced {
+            tracing::error!(error = %e, "metadata WAL fsync failed; failing the whole group");
+        }
+        for completion in completions.drain(..) {
+            completion(synced.clone().map_err(MetaError::Db));
+        }
+    }
+}

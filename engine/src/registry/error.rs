@@ -1,0 +1,64 @@
+use std::io;
+
+use crate::meta::MetaError;
+use crate::oci::{Digest, ManifestError, RepoName};
+
+/// Every way a registry operation can fail. Variants read as states; the server maps each one
+/// onto exactly one distribution-spec error code.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("repository {repo} is not known to the registry")]
+    NameUnknown { repo: RepoName },
+    #[error("blob {digest} is not known to this repository")]
+    BlobUnknown { digest: Digest },
+    #[error("manifest {reference} is not known to this repository")]
+    ManifestUnknown { reference: String },
+    #[error("manifest references blob {digest}, which this repository does not have")]
+    ManifestBlobUnknown { digest: Digest },
+    #[error("index references manifest {digest}, which this repository does not have")]
+    ManifestChildUnknown { digest: Digest },
+    #[error("manifest invalid: {0}")]
+    ManifestInvalid(#[from] ManifestError),
+    #[error("manifest invalid: {field}: {reason}")]
+    ManifestFieldInvalid { field: String, reason: String },
+    #[error("manifest is {size} bytes, more than the {max} allowed")]
+    ManifestTooLarge { size: u64, max: u64 },
+    #[error("content digest is {actual}, not the {expected} given")]
+    DigestMismatch { expected: Digest, actual: Digest },
+    #[error("upload {id} is not known")]
+    UploadUnknown { id: String },
+    #[error("upload is at offset {offset}, the chunk starts at {start}")]
+    UploadOffsetMismatch { offset: u64, start: u64 },
+    #[error("upload {id} is being written by another request")]
+    UploadBusy { id: String },
+    #[error("upload would exceed the {max} byte limit")]
+    UploadTooLarge { max: u64 },
+    #[error("the registry is overloaded: {0}")]
+    Overloaded(String),
+    #[error("stored data is corrupted: {what}")]
+    Corrupted { what: String },
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+    #[error("{0}")]
+    Meta(MetaError),
+}
+
+impl From<MetaError> for RegistryError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Overloaded { max } => {
+                RegistryError::Overloaded(format!("{max} metadata writes queued"))
+            }
+            MetaError::Corrupted { key, reason } => RegistryError::Corrupted {
+                what: format!("metadata {key}: {reason}"),
+            },
+            other => RegistryError::Meta(other),
+        }
+    }
+}
+
+impl From<glommio::GlommioError<()>> for RegistryError {
+    fn from(e: glommio::GlommioError<()>) -> Self {
+        RegistryError::Io(e.into())
+    }
+}

@@ -1,0 +1,527 @@
+//! Registry operations that span the blob store and the metadata: blobs of a repository,
+//! manifests, tags, referrers and the catalog.
+//!
+//! Invariants (each held by doing its check and its write in one metadata writer job):
+//! - A tag always points at a manifest its repository holds.
+//! - A manifest is stored only if every blob it references is linked to its repository and
+//!   every child manifest of an index is held by its repository.
+//! - A blob link exists only for a blob whose bytes are durable in the blob store.
+//! - Stored manifest bytes are exactly the bytes pushed; their digest is of those bytes.
+
+mod error;
+
+use std::sync::Arc;
+
+pub use error::RegistryError;
+
+use crate::blob::{BlobFile, BlobStore};
+use crate::meta::schema::{self, ManifestLink, RepoBlobLink, UploadRecord};
+use crate::meta::{decode_json, Meta};
+use crate::oci::{parse_manifest, Descriptor, Digest, ParsedManifest, Reference, RepoName};
+use crate::upload::{ensure_repo, Uploads};
+use crate::Clock;
+
+#[derive(Debug, Clone)]
+pub struct RegistryLimits {
+    /// Largest manifest body accepted.
+    pub manifest_bytes_max: u64,
+    /// Largest page of tags or repositories returned at once, whatever `n` asks for.
+    pub list_page_max: usize,
+    /// Largest number of referrers returned for one subject.
+    pub referrers_max: usize,
+}
+
+impl Default for RegistryLimits {
+    fn default() -> Self {
+        Self {
+            manifest_bytes_max: 4 << 20,
+            list_page_max: 10_000,
+            referrers_max: 10_000,
+        }
+    }
+}
+
+/// The registry of one data directory; cheap to clone, one per shard.
+#[derive(Clone)]
+pub struct Registry {
+    meta: Meta,
+    store: BlobStore,
+    uploads: Uploads,
+    clock: Arc<dyn Clock>,
+    limits: RegistryLimits,
+}
+
+/// A manifest as served to clients.
+#[derive(Debug, Clone)]
+pub struct ManifestContent {
+    pub digest: Digest,
+    pub media_type: String,
+    pub bytes: Vec<u8>,
+}
+
+/// What a manifest push stored.
+#[derive(Debug, Clone)]
+pub struct PutManifestOutcome {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// One page of an ordered listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<String>,
+    /// Whether more items follow the last one returned.
+    pub more: bool,
+}
+
+impl Registry {
+    pub fn new(
+        meta: Meta,
+        store: BlobStore,
+        uploads: Uploads,
+        clock: Arc<dyn Clock>,
+        limits: RegistryLimits,
+    ) -> Registry {
+        Registry {
+            meta,
+            store,
+            uploads,
+            clock,
+            limits,
+        }
+    }
+
+    pub fn uploads(&self) -> &Uploads {
+        &self.uploads
+    }
+
+    pub fn limits(&self) -> &RegistryLimits {
+        &self.limits
+    }
+
+    pub fn blob_store(&self) -> &BlobStore {
+        &self.store
+    }
+
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    pub fn repo_exists(&self, repo: &RepoName) -> Result<bool, RegistryError> {
+        Ok(self
+            .meta
+            .contains(schema::CF_REPOS, repo.as_str().as_bytes())?)
+    }
+
+    // ----- blobs -------------------------------------------------------------------------
+
+    /// The size of blob `digest` if `repo` may serve it. No blob bytes are read.
+    pub fn stat_blob(&self, repo: &RepoName, digest: &Digest) -> Result<u64, RegistryError> {
+        let link: Option<RepoBlobLink> = self
+            .meta
+            .get_json(schema::CF_REPO_BLOBS, &schema::repo_blob_key(repo, digest))?;
+        match link {
+            Some(link) => Ok(link.size),
+            None => Err(RegistryError::BlobUnknown {
+                digest: digest.clone(),
+            }),
+        }
+    }
+
+    /// Opens blob `digest` of `repo` for reading. A linked blob whose file is missing or has
+    /// another size is corruption, never "unknown".
+    pub async fn open_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+    ) -> Result<BlobFile, RegistryError> {
+        let size = self.stat_blob(repo, digest)?;
+        let file = self.store.open_blob(digest).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                RegistryError::Corrupted {
+                    what: format!("blob {digest} is linked but its file is missing"),
+                }
+            } else {
+                RegistryError::Io(e)
+            }
+        })?;
+        if file.size() != size {
+            return Err(RegistryError::Corrupted {
+                what: format!(
+                    "blob {digest} file holds {} bytes, metadata says {size}",
+                    file.size()
+                ),
+            });
+        }
+        Ok(file)
+    }
+
+    /// Links blob `digest` from `from` into `repo`, if `from` has it. Returns whether it did.
+    pub async fn mount_blob(
+        &self,
+        repo: &RepoName,
+        digest: &Digest,
+        from: &RepoName,
+    ) -> Result<bool, RegistryError> {
+        let (repo, digest, from) = (repo.clone(), digest.clone(), from.clone());
+        let now = self.clock.now_ms();
+        self.meta
+            .write(move |ctx| -> Result<bool, RegistryError> {
+                let link: Option<RepoBlobLink> = ctx.get_json(
+                    schema::CF_REPO_BLOBS,
+                    &schema::repo_blob_key(&from, &digest),
+                )?;
+                let Some(link) = link else {
+                    return Ok(false);
+                };
+                if !ctx.contains(schema::CF_BLOBS, digest.as_str().as_bytes())? {
+                    return Ok(false);
+                }
+                crate::upload::link_blob(ctx, &repo, &digest, link.size, now)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    /// Unlinks blob `digest` from `repo`. The bytes stay until garbage collection finds
+    /// nothing referencing them.
+    pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
+        let key = schema::repo_blob_key(repo, digest);
+        let digest = digest.clone();
+        self.meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                if !ctx.contains(schema::CF_REPO_BLOBS, &key)? {
+                    return Err(RegistryError::BlobUnknown { digest });
+                }
+                ctx.delete(schema::CF_REPO_BLOBS, &key);
+                Ok(())
+            })
+            .await
+    }
+
+    // ----- manifests ---------------------------------------------------------------------
+
+    /// The digest a reference resolves to in `repo`.
+    pub fn resolve(&self, repo: &RepoName, reference: &Reference) -> Result<Digest, RegistryError> {
+        let unknown = || RegistryError::ManifestUnknown {
+            reference: reference.to_string(),
+        };
+        match reference {
+            Reference::Digest(d) => Ok(d.clone()),
+            Reference::Tag(tag) => {
+                let key = schema::tag_key(repo, tag);
+                let raw = self
+                    .meta
+                    .get_raw(schema::CF_TAGS, &key)?
+                    .ok_or_else(unknown)?;
+                let text = std::str::from_utf8(&raw).map_err(|_| RegistryError::Corrupted {
+                    what: format!("tag {repo}:{tag} value is not utf-8"),
+                })?;
+                Digest::parse(text).map_err(|e| RegistryError::Corrupted {
+                    what: format!("tag {repo}:{tag} value: {e}"),
+                })
+            }
+        }
+    }
+
+    /// Media type and size of a manifest of `repo`, without its bytes.
+    pub fn stat_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(Digest, ManifestLink), RegistryError> {
+        let digest = self.resolve(repo, reference)?;
+        let link: Option<ManifestLink> = self
+            .meta
+            .get_json(schema::CF_MANIFESTS, &schema::manifest_key(repo, &digest))?;
+        match link {
+            Some(link) => Ok((digest, link)),
+            None => Err(RegistryError::ManifestUnknown {
+                reference: reference.to_string(),
+            }),
+        }
+    }
+
+    pub fn get_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<ManifestContent, RegistryError> {
+        let (digest, link) = self.stat_manifest(repo, reference)?;
+        let bytes = self
+            .meta
+            .get_raw(schema::CF_MANIFEST_BYTES, digest.as_str().as_bytes())?
+            .ok_or_else(|| RegistryError::Corrupted {
+                what: format!("manifest {digest} is linked but its bytes are missing"),
+            })?;
+        Ok(ManifestContent {
+            digest,
+            media_type: link.media_type,
+            bytes,
+        })
+    }
+
+    /// Stores a manifest pushed as `reference` with the request's `Content-Type`.
+    pub async fn put_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+        content_type: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<PutManifestOutcome, RegistryError> {
+        if bytes.len() as u64 > self.limits.manifest_bytes_max {
+            return Err(RegistryError::ManifestTooLarge {
+                size: bytes.len() as u64,
+                max: self.limits.manifest_bytes_max,
+            });
+        }
+        let parsed = parse_manifest(content_type, &bytes)?;
+        let digest = match reference {
+            Reference::Digest(given) => {
+                let actual = Digest::of(given.algorithm(), &bytes);
+                if &actual != given {
+                    return Err(RegistryError::DigestMismatch {
+                        expected: given.clone(),
+                        actual,
+                    });
+                }
+                actual
+            }
+            Reference::Tag(_) => Digest::sha256_of(&bytes),
+        };
+        let tag = match reference {
+            Reference::Tag(t) => Some(t.clone()),
+            Reference::Digest(_) => None,
+        };
+        let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+        let referrer = parsed.subject.as_ref().map(|s| {
+            (
+                s.digest.clone(),
+                referrer_descriptor(&parsed, &digest, bytes.len() as u64),
+            )
+        });
+        let link = ManifestLink {
+            media_type: parsed.media_type.clone(),
+            size: bytes.len() as u64,
+            pushed_at_ms: self.clock.now_ms(),
+            subject: subject.clone(),
+        };
+        let (repo, stored_digest) = (repo.clone(), digest.clone());
+        self.meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                check_references(ctx, &repo, &parsed)?;
+                let bytes_key = stored_digest.as_str().as_bytes();
+                if !ctx.contains(schema::CF_MANIFEST_BYTES, bytes_key)? {
+                    ctx.put_raw(schema::CF_MANIFEST_BYTES, bytes_key, &bytes);
+                }
+                ctx.put_json(
+                    schema::CF_MANIFESTS,
+                    &schema::manifest_key(&repo, &stored_digest),
+                    &link,
+                );
+                if let Some(tag) = &tag {
+                    ctx.put_raw(
+                        schema::CF_TAGS,
+                        &schema::tag_key(&repo, tag),
+                        stored_digest.as_str().as_bytes(),
+                    );
+                }
+                if let Some((subject, descriptor)) = &referrer {
+                    ctx.put_json(
+                        schema::CF_REFERRERS,
+                        &schema::referrer_key(&repo, subject, &stored_digest),
+                        descriptor,
+                    );
+                }
+                ensure_repo(ctx, &repo, link.pushed_at_ms)?;
+                Ok(())
+            })
+            .await?;
+        Ok(PutManifestOutcome { digest, subject })
+    }
+
+    /// Deletes by digest: the manifest, every tag pointing at it, and its referrer entry.
+    /// Deletes by tag: only the tag.
+    pub async fn delete_manifest(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
+    ) -> Result<(), RegistryError> {
+        let (repo, reference) = (repo.clone(), reference.clone());
+        self.meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                let unknown = || RegistryError::ManifestUnknown {
+                    reference: reference.to_string(),
+                };
+                match &reference {
+                    Reference::Tag(tag) => {
+                        let key = schema::tag_key(&repo, tag);
+                        if !ctx.contains(schema::CF_TAGS, &key)? {
+                            return Err(unknown());
+                        }
+                        ctx.delete(schema::CF_TAGS, &key);
+                    }
+                    Reference::Digest(digest) => {
+                        let key = schema::manifest_key(&repo, digest);
+                        let link: ManifestLink = ctx
+                            .get_json(schema::CF_MANIFESTS, &key)?
+                            .ok_or_else(unknown)?;
+                        ctx.delete(schema::CF_MANIFESTS, &key);
+                        let prefix = schema::repo_prefix(&repo);
+                        for (tag, target) in
+                            ctx.scan_prefix(schema::CF_TAGS, &prefix, None, usize::MAX)?
+                        {
+                            if target == digest.as_str().as_bytes() {
+                                let mut tag_key = prefix.clone();
+                                tag_key.extend_from_slice(&tag);
+                                ctx.delete(schema::CF_TAGS, &tag_key);
+                            }
+                        }
+                        if let Some(subject) = &link.subject {
+                            ctx.delete(
+                                schema::CF_REFERRERS,
+                                &schema::referrer_key(&repo, subject, digest),
+                            );
+                        }
+                    }
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    // ----- listings ----------------------------------------------------------------------
+
+    /// Tags of `repo` in lexical order, at most `n` (capped by the page limit), after `last`.
+    pub fn list_tags(
+        &self,
+        repo: &RepoName,
+        n: Option<usize>,
+        last: Option<&str>,
+    ) -> Result<Page, RegistryError> {
+        if !self.repo_exists(repo)? {
+            return Err(RegistryError::NameUnknown { repo: repo.clone() });
+        }
+        self.page(
+            schema::CF_TAGS,
+            &schema::repo_prefix(repo),
+            n,
+            last.map(str::as_bytes),
+        )
+    }
+
+    /// Repository names in lexical order, at most `n`, after `last`.
+    pub fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<Page, RegistryError> {
+        self.page(schema::CF_REPOS, b"", n, last.map(str::as_bytes))
+    }
+
+    fn page(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        n: Option<usize>,
+        last: Option<&[u8]>,
+    ) -> Result<Page, RegistryError> {
+        let limit = n
+            .unwrap_or(self.limits.list_page_max)
+            .min(self.limits.list_page_max);
+        let mut rows = self
+            .meta
+            .scan_prefix(cf, prefix, last, limit.saturating_add(1))?;
+        let more = rows.len() > limit;
+        rows.truncate(limit);
+        let items = rows
+            .into_iter()
+            .map(|(key, _)| String::from_utf8_lossy(&key).into_owned())
+            .collect();
+        Ok(Page { items, more })
+    }
+
+    /// Descriptors of the manifests in `repo` whose subject is `subject`, optionally only
+    /// those of `artifact_type`.
+    pub fn referrers(
+        &self,
+        repo: &RepoName,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, RegistryError> {
+        let rows = self.meta.scan_prefix(
+            schema::CF_REFERRERS,
+            &schema::referrers_prefix(repo, subject),
+            None,
+            self.limits.referrers_max,
+        )?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (key, value) in rows {
+            let descriptor: Descriptor = decode_json(&key, &value)?;
+            if artifact_type.is_none_or(|t| descriptor.artifact_type.as_deref() == Some(t)) {
+                out.push(descriptor);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every upload session record; for operators and tests.
+    pub fn upload_records(&self) -> Result<Vec<UploadRecord>, RegistryError> {
+        let rows = self
+            .meta
+            .scan_prefix(schema::CF_UPLOADS, b"", None, usize::MAX)?;
+        rows.into_iter()
+            .map(|(k, v)| decode_json(&k, &v).map_err(RegistryError::from))
+            .collect()
+    }
+}
+
+/// Checks, inside a writer job, that everything `parsed` references is held by `repo`.
+fn check_references(
+    ctx: &crate::meta::WriteCtx<'_>,
+    repo: &RepoName,
+    parsed: &ParsedManifest,
+) -> Result<(), RegistryError> {
+    for (index, descriptor) in parsed.blob_references().enumerate() {
+        let link: Option<RepoBlobLink> = ctx.get_json(
+            schema::CF_REPO_BLOBS,
+            &schema::repo_blob_key(repo, &descriptor.digest),
+        )?;
+        let Some(link) = link else {
+            return Err(RegistryError::ManifestBlobUnknown {
+                digest: descriptor.digest.clone(),
+            });
+        };
+        if link.size != descriptor.size {
+            let field = if index == 0 && parsed.config.is_some() {
+                "config.size".to_owned()
+            } else {
+                let layer = index - usize::from(parsed.config.is_some());
+                format!("layers[{layer}].size")
+            };
+            return Err(RegistryError::ManifestFieldInvalid {
+                field,
+                reason: format!(
+                    "{} does not match the stored blob's {} bytes",
+                    descriptor.size, link.size
+                ),
+            });
+        }
+    }
+    for child in parsed.child_manifests() {
+        let key = schema::manifest_key(repo, &child.digest);
+        if !ctx.contains(schema::CF_MANIFESTS, &key)? {
+            return Err(RegistryError::ManifestChildUnknown {
+                digest: child.digest.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The descriptor the referrers API lists for a manifest with a subject.
+fn referrer_descriptor(parsed: &ParsedManifest, digest: &Digest, size: u64) -> Descriptor {
+    Descriptor {
+        media_type: parsed.media_type.clone(),
+        digest: digest.clone(),
+        size,
+        artifact_type: parsed.artifact_type.clone(),
+        annotations: parsed.annotations.clone(),
+    }
+}

@@ -1,0 +1,625 @@
+//! Resumable upload sessions that survive restarts and work from any shard.
+//!
+//! A session is a RocksDB record ([`UploadRecord`]) plus a data file `uploads/<id>`. The record
+//! says how many bytes of the file are durable (`offset`) and holds the running digest of
+//! exactly those bytes, so any shard, in this process or the next, can append where the last
+//! request stopped without re-reading the file.
+//!
+//! ```text
+//!           start                 append (lease) + save              finish
+//!  (none) ────────▶ offset=0 ───────────────────────────▶ offset=N ──────────▶ blob committed,
+//!                     ▲ │ cancel / TTL expiry                 │               record deleted
+//!                     │ ▼                                     │
+//!                   (none, file removed)  ◀───────────────────┘
+//! ```
+//!
+//! Invariants:
+//! - The file is fsynced up to `offset` before the record saying `offset` is written.
+//! - One request appends to a session at a time: it holds a lease in the record, taken and
+//!   released by writer jobs. A lease from an earlier process is void.
+//! - A file in `uploads/` with no record is garbage once no request can be writing it, which is
+//!   true at start-up ([`Uploads::remove_orphan_files`]).
+
+use std::sync::Arc;
+
+use crate::blob::{AppendWriter, BlobStore};
+use crate::meta::schema::{self, BlobRecord, RepoBlobLink, RepoRecord, UploadLease, UploadRecord};
+use crate::meta::Meta;
+use crate::oci::{Algorithm, Digest, DigestHasher, RepoName};
+use crate::registry::RegistryError;
+use crate::Clock;
+
+/// Prefix of data files written by single-request (monolithic) pushes, which have no record.
+const ONESHOT_PREFIX: &str = "oneshot-";
+
+/// An upload session's id: a UUID, the only form accepted back from clients.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UploadId(String);
+
+impl UploadId {
+    pub fn new() -> UploadId {
+        UploadId(uuid::Uuid::new_v4().to_string())
+    }
+
+    pub fn parse(s: &str) -> Option<UploadId> {
+        uuid::Uuid::parse_str(s)
+            .ok()
+            .filter(|u| u.hyphenated().to_string() == s)
+            .map(|_| UploadId(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for UploadId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Display for UploadId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UploadLimits {
+    /// Largest blob an upload may produce.
+    pub blob_bytes_max: u64,
+    /// Sessions untouched for this long are removed with their files.
+    pub session_idle_ttl_ms: u64,
+    /// Size of the aligned write buffer of one upload stream.
+    pub write_buffer_bytes: usize,
+}
+
+impl Default for UploadLimits {
+    fn default() -> Self {
+        Self {
+            blob_bytes_max: 16 << 30,
+            session_idle_ttl_ms: 24 * 3600 * 1000,
+            write_buffer_bytes: 1 << 20,
+        }
+    }
+}
+
+/// Upload sessions of one registry; cheap to clone, one per shard.
+#[derive(Clone)]
+pub struct Uploads {
+    meta: Meta,
+    store: BlobStore,
+    clock: Arc<dyn Clock>,
+    boot_id: Arc<str>,
+    limits: UploadLimits,
+}
+
+/// What the client is told about a session.
+#[derive(Debug, Clone)]
+pub struct UploadStatus {
+    pub id: UploadId,
+    pub offset: u64,
+}
+
+impl Uploads {
+    pub fn new(meta: Meta, store: BlobStore, clock: Arc<dyn Clock>, limits: UploadLimits) -> Self {
+        Uploads {
+            meta,
+            store,
+            clock,
+            boot_id: uuid::Uuid::new_v4().to_string().into(),
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &UploadLimits {
+        &self.limits
+    }
+
+    /// Opens a new session for `repo`: an empty data file, then its record.
+    pub async fn start(&self, repo: &RepoName) -> Result<UploadStatus, RegistryError> {
+        let id = UploadId::new();
+        AppendWriter::create(
+            &self.store.upload_path(id.as_str()),
+            self.limits.write_buffer_bytes,
+        )
+        .await?
+        .finish()
+        .await?;
+        let now = self.clock.now_ms();
+        let record = UploadRecord {
+            repo: repo.clone(),
+            offset: 0,
+            algorithm: Algorithm::Sha256.as_str().to_owned(),
+            hash_state: DigestHasher::new(Algorithm::Sha256).save_state(),
+            created_at_ms: now,
+            updated_at_ms: now,
+            lease: None,
+        };
+        let key = id.as_str().as_bytes().to_vec();
+        self.meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                ctx.put_json(schema::CF_UPLOADS, &key, &record);
+                Ok(())
+            })
+            .await?;
+        Ok(UploadStatus { id, offset: 0 })
+    }
+
+    /// The session's record, if it exists and belongs to `repo`.
+    pub fn status(&self, repo: &RepoName, id: &UploadId) -> Result<UploadStatus, RegistryError> {
+        let record = self.record(repo, id)?;
+        Ok(UploadStatus {
+            id: id.clone(),
+            offset: record.offset,
+        })
+    }
+
+    fn record(&self, repo: &RepoName, id: &UploadId) -> Result<UploadRecord, RegistryError> {
+        let record: Option<UploadRecord> = self
+            .meta
+            .get_json(schema::CF_UPLOADS, id.as_str().as_bytes())?;
+        match record {
+            Some(r) if &r.repo == repo => Ok(r),
+            _ => Err(RegistryError::UploadUnknown { id: id.to_string() }),
+        }
+    }
+
+    /// Takes the session's lease and opens its file for appending at the recorded offset.
+    /// `start`, when the client sent a `Content-Range`, must equal that offset.
+    pub async fn append(
+        &self,
+        repo: &RepoName,
+        id: &UploadId,
+        start: Option<u64>,
+    ) -> Result<Appender, RegistryError> {
+        let token = uuid::Uuid::new_v4().to_string();
+        let lease = UploadLease {
+            boot_id: format!("{}/{}", self.boot_id, token),
+            taken_at_ms: self.clock.now_ms(),
+        };
+        let (repo_owned, key) = (repo.clone(), id.as_str().as_bytes().to_vec());
+        let boot_prefix = format!("{}/", self.boot_id);
+        let id_text = id.to_string();
+        let taken = lease.clone();
+        let record = self
+            .meta
+            .write(move |ctx| -> Result<UploadRecord, RegistryError> {
+                let unknown = || RegistryError::UploadUnknown {
+                    id: id_text.clone(),
+                };
+                let mut record: UploadRecord = ctx
+                    .get_json(schema::CF_UPLOADS, &key)?
+                    .ok_or_else(unknown)?;
+                if record.repo != repo_owned {
+                    return Err(unknown());
+                }
+                if let Some(held) = &record.lease {
+                    if held.boot_id.starts_with(&boot_prefix) {
+                        return Err(RegistryError::UploadBusy {
+                            id: id_text.clone(),
+                        });
+                    }
+                }
+                if let Some(start) = start {
+                    if start != record.offset {
+                        return Err(RegistryError::UploadOffsetMismatch {
+                            offset: record.offset,
+                            start,
+                        });
+                    }
+                }
+                record.lease = Some(taken);
+                ctx.put_json(schema::CF_UPLOADS, &key, &record);
+                Ok(record)
+            })
+            .await?;
+        let algorithm = parse_algorithm(&record.algorithm)?;
+        let hasher = DigestHasher::restore(algorithm, &record.hash_state).map_err(|e| {
+            RegistryError::Corrupted {
+                what: format!("upload {id} hash state: {e}"),
+            }
+        })?;
+        let path = self.store.upload_path(id.as_str());
+        let writer = match AppendWriter::resume(
+            &path,
+            record.offset,
+            self.limits.write_buffer_bytes,
+        )
+        .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                self.release(id, &lease.boot_id, None).await;
+                return Err(e.into());
+            }
+        };
+        Ok(Appender {
+            uploads: self.clone(),
+            session: Some(Session {
+                id: id.clone(),
+                lease: lease.boot_id,
+            }),
+            repo: repo.clone(),
+            writer: Some(writer),
+            hasher: Some(hasher),
+            file_name: id.as_str().to_owned(),
+        })
+    }
+
+    /// A single-request upload (POST `?digest=`): no session record, a private data file.
+    pub async fn oneshot(&self, repo: &RepoName) -> Result<Appender, RegistryError> {
+        let file_name = format!("{ONESHOT_PREFIX}{}", UploadId::new());
+        let writer = AppendWriter::create(
+            &self.store.upload_path(&file_name),
+            self.limits.write_buffer_bytes,
+        )
+        .await?;
+        Ok(Appender {
+            uploads: self.clone(),
+            session: None,
+            repo: repo.clone(),
+            writer: Some(writer),
+            hasher: Some(DigestHasher::new(Algorithm::Sha256)),
+            file_name,
+        })
+    }
+
+    /// Removes the session and its file.
+    pub async fn cancel(&self, repo: &RepoName, id: &UploadId) -> Result<(), RegistryError> {
+        let (repo_owned, key, id_text) = (
+            repo.clone(),
+            id.as_str().as_bytes().to_vec(),
+            id.to_string(),
+        );
+        self.meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                let record: Option<UploadRecord> = ctx.get_json(schema::CF_UPLOADS, &key)?;
+                match record {
+                    Some(r) if r.repo == repo_owned => {
+                        ctx.delete(schema::CF_UPLOADS, &key);
+                        Ok(())
+                    }
+                    _ => Err(RegistryError::UploadUnknown { id: id_text }),
+                }
+            })
+            .await?;
+        self.store.remove_upload_file(id.as_str()).await?;
+        Ok(())
+    }
+
+    /// Removes sessions idle for longer than the TTL, records first, then files. Returns how
+    /// many were removed.
+    pub async fn expire_idle(&self) -> Result<usize, RegistryError> {
+        let cutoff = self
+            .clock
+            .now_ms()
+            .saturating_sub(self.limits.session_idle_ttl_ms);
+        let rows = self
+            .meta
+            .scan_prefix(schema::CF_UPLOADS, b"", None, usize::MAX)?;
+        let mut expired = Vec::new();
+        for (key, value) in rows {
+            let record: UploadRecord = crate::meta::decode_json(&key, &value)?;
+            if record.updated_at_ms < cutoff {
+                expired.push(String::from_utf8_lossy(&key).into_owned());
+            }
+        }
+        let mut removed = 0;
+        for name in expired {
+            let key = name.as_bytes().to_vec();
+            let deleted = self
+                .meta
+                .write(move |ctx| -> Result<bool, RegistryError> {
+                    // Re-check under the writer: a request may have touched it meanwhile.
+                    let record: Option<UploadRecord> = ctx.get_json(schema::CF_UPLOADS, &key)?;
+                    match record {
+                        Some(r) if r.updated_at_ms < cutoff => {
+                            ctx.delete(schema::CF_UPLOADS, &key);
+                            Ok(true)
+                        }
+                        _ => Ok(false),
+                    }
+                })
+                .await?;
+            if deleted {
+                self.store.remove_upload_file(&name).await?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes data files that no session record owns. Only sound when no request is writing
+    /// (at start-up, before serving): a monolithic push's file has no record while it runs.
+    /// Blocking: call from the start-up thread.
+    pub fn remove_orphan_files(&self) -> Result<usize, RegistryError> {
+        let mut removed = 0;
+        for name in self.store.list_upload_files()? {
+            let owned = UploadId::parse(&name).is_some()
+                && self.meta.contains(schema::CF_UPLOADS, name.as_bytes())?;
+            if !owned {
+                std::fs::remove_file(self.store.upload_path(&name))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Releases our lease, optionally recording new progress. Failures are logged: the lease
+    /// is void after a restart anyway.
+    async fn release(&self, id: &UploadId, lease: &str, progress: Option<(u64, Vec<u8>)>) {
+        let key = id.as_str().as_bytes().to_vec();
+        let lease = lease.to_owned();
+        let now = self.clock.now_ms();
+        let result = self
+            .meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                let record: Option<UploadRecord> = ctx.get_json(schema::CF_UPLOADS, &key)?;
+                let Some(mut record) = record else {
+                    return Ok(());
+                };
+                if record.lease.as_ref().map(|l| l.boot_id.as_str()) != Some(lease.as_str()) {
+                    return Ok(());
+                }
+                record.lease = None;
+                if let Some((offset, state)) = progress {
+                    record.offset = offset;
+                    record.hash_state = state;
+                    record.updated_at_ms = now;
+                }
+                ctx.put_json(schema::CF_UPLOADS, &key, &record);
+                Ok(())
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(upload = %id, error = %e, "could not release upload lease");
+        }
+    }
+}
+
+fn parse_algorithm(name: &str) -> Result<Algorithm, RegistryError> {
+    match name {
+        "sha256" => Ok(Algorithm::Sha256),
+        "sha512" => Ok(Algorithm::Sha512),
+        other => Err(RegistryError::Corrupted {
+            what: format!("upload hash algorithm {other:?}"),
+        }),
+    }
+}
+
+struct Session {
+    id: UploadId,
+    lease: String,
+}
+
+/// One request's append to an upload. End it with [`Appender::save`] (keep the session),
+/// [`Appender::finish`] (commit the blob) or [`Appender::abandon`].
+pub struct Appender {
+    uploads: Uploads,
+    session: Option<Session>,
+    repo: RepoName,
+    writer: Option<AppendWriter>,
+    hasher: Option<DigestHasher>,
+    file_name: String,
+}
+
+impl Appender {
+    /// Bytes in the upload so far, including earlier requests'.
+    pub fn offset(&self) -> u64 {
+        self.writer.as_ref().map_or(0, AppendWriter::len)
+    }
+
+    pub async fn write(&mut self, chunk: &[u8]) -> Result<(), RegistryError> {
+        let max = self.uploads.limits.blob_bytes_max;
+        let (Some(writer), Some(hasher)) = (self.writer.as_mut(), self.hasher.as_mut()) else {
+            return Err(RegistryError::Corrupted {
+                what: "append after end".into(),
+            });
+        };
+        if writer.len() + chunk.len() as u64 > max {
+            return Err(RegistryError::UploadTooLarge { max });
+        }
+        hasher.update(chunk);
+        writer.write(chunk).await?;
+        Ok(())
+    }
+
+    /// Makes what was appended durable and records it; the session continues from there.
+    /// Returns the new offset.
+    pub async fn save(mut self) -> Result<u64, RegistryError> {
+        let writer = self.writer.take();
+        let hasher = self.hasher.take();
+        let session = self.session.take();
+        let (Some(writer), Some(hasher), Some(session)) = (writer, hasher, session) else {
+            return Err(RegistryError::Corrupted {
+                what: "save of a session-less upload".into(),
+            });
+        };
+        let offset = match writer.finish().await {
+            Ok(offset) => offset,
+            Err(e) => {
+                self.uploads
+                    .release(&session.id, &session.lease, None)
+                    .await;
+                return Err(e.into());
+            }
+        };
+        self.uploads
+            .release(
+                &session.id,
+                &session.lease,
+                Some((offset, hasher.save_state())),
+            )
+            .await;
+        Ok(offset)
+    }
+
+    /// Completes the upload as blob `expected`: verifies the digest, makes the bytes durable,
+    /// moves them into the blob store, then records the blob and links it to the repository.
+    /// On a digest mismatch the upload is discarded.
+    pub async fn finish(mut self, expected: &Digest) -> Result<u64, RegistryError> {
+        let (Some(writer), Some(hasher)) = (self.writer.take(), self.hasher.take()) else {
+            return Err(RegistryError::Corrupted {
+                what: "finish after end".into(),
+            });
+        };
+        let session = self.session.take();
+        let uploads = self.uploads.clone();
+        let actual = if expected.algorithm() == hasher.algorithm() {
+            Some(hasher.finish())
+        } else {
+            None
+        };
+        let size = writer.finish().await?;
+        let path = uploads.store.upload_path(&self.file_name);
+        let actual = match actual {
+            Some(d) => d,
+            // The session hashed with sha256 but the client names a sha512 digest: hash the
+            // durable file once more with the algorithm asked for.
+            None => rehash(&path, expected.algorithm()).await?,
+        };
+        if &actual != expected {
+            if let Some(session) = &session {
+                let _ = uploads.cancel(&self.repo, &session.id).await;
+            } else {
+                uploads.store.remove_upload_file(&self.file_name).await?;
+            }
+            return Err(RegistryError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        uploads.store.commit(&path, expected).await?;
+        let now = uploads.clock.now_ms();
+        let (repo, digest) = (self.repo.clone(), expected.clone());
+        let session_key = session.as_ref().map(|s| s.id.as_str().as_bytes().to_vec());
+        uploads
+            .meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                link_blob(ctx, &repo, &digest, size, now)?;
+                if let Some(key) = session_key {
+                    ctx.delete(schema::CF_UPLOADS, &key);
+                }
+                Ok(())
+            })
+            .await?;
+        Ok(size)
+    }
+
+    /// Ends the request without recording anything; the session keeps its previous offset.
+    pub async fn abandon(mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.abandon().await;
+        }
+        match self.session.take() {
+            Some(session) => {
+                self.uploads
+                    .release(&session.id, &session.lease, None)
+                    .await;
+            }
+            None => {
+                let _ = self.uploads.store.remove_upload_file(&self.file_name).await;
+            }
+        }
+    }
+}
+
+impl Drop for Appender {
+    fn drop(&mut self) {
+        // A request dropped mid-way (client gone, handler error) must not leave the session
+        // leased: release it in the background.
+        if let Some(session) = self.session.take() {
+            let uploads = self.uploads.clone();
+            let writer = self.writer.take();
+            glommio::spawn_local(async move {
+                if let Some(writer) = writer {
+                    writer.abandon().await;
+                }
+                uploads.release(&session.id, &session.lease, None).await;
+            })
+            .detach();
+        } else if self.writer.is_some() {
+            let uploads = self.uploads.clone();
+            let writer = self.writer.take();
+            let name = std::mem::take(&mut self.file_name);
+            glommio::spawn_local(async move {
+                if let Some(writer) = writer {
+                    writer.abandon().await;
+                }
+                let _ = uploads.store.remove_upload_file(&name).await;
+            })
+            .detach();
+        }
+    }
+}
+
+async fn rehash(path: &std::path::Path, algorithm: Algorithm) -> Result<Digest, RegistryError> {
+    const CHUNK_BYTES: usize = 1 << 20;
+    let file = glommio::io::DmaFile::open(path).await?;
+    let size = file.file_size().await?;
+    let mut hasher = DigestHasher::new(algorithm);
+    let mut pos = 0;
+    while pos < size {
+        let chunk = file.read_at(pos, CHUNK_BYTES).await?;
+        if chunk.is_empty() {
+            break;
+        }
+        hasher.update(&chunk);
+        pos += chunk.len() as u64;
+    }
+    file.close().await?;
+    Ok(hasher.finish())
+}
+
+/// Records a durable blob and links it to `repo`, creating the repository on its first push.
+/// Runs inside a writer job.
+pub(crate) fn link_blob(
+    ctx: &mut crate::meta::WriteCtx<'_>,
+    repo: &RepoName,
+    digest: &Digest,
+    size: u64,
+    now_ms: u64,
+) -> Result<(), RegistryError> {
+    let blob_key = digest.as_str().as_bytes();
+    if !ctx.contains(schema::CF_BLOBS, blob_key)? {
+        ctx.put_json(
+            schema::CF_BLOBS,
+            blob_key,
+            &BlobRecord {
+                size,
+                created_at_ms: now_ms,
+            },
+        );
+    }
+    ctx.put_json(
+        schema::CF_REPO_BLOBS,
+        &schema::repo_blob_key(repo, digest),
+        &RepoBlobLink {
+            size,
+            linked_at_ms: now_ms,
+        },
+    );
+    ensure_repo(ctx, repo, now_ms)?;
+    Ok(())
+}
+
+/// Creates the repository record if this is its first push. Runs inside a writer job.
+pub(crate) fn ensure_repo(
+    ctx: &mut crate::meta::WriteCtx<'_>,
+    repo: &RepoName,
+    now_ms: u64,
+) -> Result<(), RegistryError> {
+    let key = repo.as_str().as_bytes();
+    if !ctx.contains(schema::CF_REPOS, key)? {
+        ctx.put_json(
+            schema::CF_REPOS,
+            key,
+            &RepoRecord {
+                created_at_ms: now_ms,
+            },
+        );
+    }
+    Ok(())
+}

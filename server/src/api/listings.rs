@@ -1,0 +1,112 @@
+//! Ordered listings: tags of a repository, the catalog, and the referrers of a manifest.
+
+use berth_engine::oci::{Digest, RepoName};
+use berth_engine::registry::Page;
+use http::{header, HeaderValue, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde_json::json;
+
+use super::{header_value, json_response, query, query_value, ApiResult, ShardContext};
+use crate::http::body::ResponseBody;
+use crate::http::error::{ApiError, ErrorCode};
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// `n` and `last` of a paginated listing.
+struct PageRequest {
+    n: Option<usize>,
+    last: Option<String>,
+}
+
+fn page_request(req: &Request<Incoming>) -> Result<PageRequest, ApiError> {
+    let pairs = query(req);
+    let n = match query_value(&pairs, "n") {
+        None | Some("") => None,
+        Some(text) => Some(text.parse::<usize>().map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::Unsupported,
+                format!("n={text:?} is not a non-negative integer"),
+            )
+        })?),
+    };
+    let last = query_value(&pairs, "last")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    Ok(PageRequest { n, last })
+}
+
+/// Adds `Link: <path?n=N&last=X>; rel="next"` when the page is not the last one.
+fn with_next_link(
+    mut response: Response<ResponseBody>,
+    path: &str,
+    request: &PageRequest,
+    page: &Page,
+) -> ApiResult {
+    if let (true, Some(last)) = (page.more, page.items.last()) {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(n) = request.n {
+            query.append_pair("n", &n.to_string());
+        }
+        query.append_pair("last", last);
+        let link = format!("<{path}?{}>; rel=\"next\"", query.finish());
+        response
+            .headers_mut()
+            .insert(header::LINK, header_value(&link)?);
+    }
+    Ok(response)
+}
+
+pub fn tags(ctx: &ShardContext, req: &Request<Incoming>, repo: &RepoName) -> ApiResult {
+    let request = page_request(req)?;
+    let page = ctx
+        .registry
+        .list_tags(repo, request.n, request.last.as_deref())?;
+    let body = json!({ "name": repo.as_str(), "tags": page.items });
+    let response = json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    );
+    with_next_link(response, &format!("/v2/{repo}/tags/list"), &request, &page)
+}
+
+pub fn catalog(ctx: &ShardContext, req: &Request<Incoming>) -> ApiResult {
+    let request = page_request(req)?;
+    let page = ctx.registry.catalog(request.n, request.last.as_deref())?;
+    let body = json!({ "repositories": page.items });
+    let response = json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    );
+    with_next_link(response, "/v2/_catalog", &request, &page)
+}
+
+/// Always an image index, empty when nothing refers to `subject` (never 404).
+pub fn referrers(
+    ctx: &ShardContext,
+    req: &Request<Incoming>,
+    repo: &RepoName,
+    subject: &Digest,
+) -> ApiResult {
+    let pairs = query(req);
+    let artifact_type = query_value(&pairs, "artifactType").filter(|s| !s.is_empty());
+    let descriptors = ctx.registry.referrers(repo, subject, artifact_type)?;
+    let body = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": descriptors,
+    });
+    let mut response = json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&body).unwrap_or_default(),
+    );
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(OCI_INDEX));
+    if artifact_type.is_some() {
+        headers.insert(
+            "oci-filters-applied",
+            HeaderValue::from_static("artifactType"),
+        );
+    }
+    Ok(response)
+}

@@ -1,0 +1,312 @@
+//! The one configuration file, and the only module that reads files or the environment for
+//! settings.
+//!
+//! Every key has an embedded default, so `berth serve` needs no file. Unknown keys are an error
+//! that names the key. Names carry their unit last (`shutdown_grace_ms`, `body_bytes_max`).
+//! `docs/configuration.md` documents every key; a test keeps the two in step.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub storage: StorageConfig,
+    pub limits: LimitsConfig,
+    pub uploads: UploadsConfig,
+    pub registry: RegistryConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address every shard listens on (SO_REUSEPORT). Port 0 picks a free port; the chosen
+    /// address is written to `<data_dir>/listen.addr`.
+    pub listen: SocketAddr,
+    /// Executors (one thread each, pinned to a core). 0 means one per available core.
+    pub shards: usize,
+    /// On SIGTERM/SIGINT, how long in-flight requests may take to finish.
+    pub shutdown_grace_ms: u64,
+    /// Memory each shard registers with io_uring for file I/O. The locked-memory limit
+    /// (`ulimit -l`) must cover three times this per shard.
+    pub io_memory_bytes: usize,
+    /// io_uring submission queue depth per shard.
+    pub ring_depth: usize,
+    /// Largest request head (request line and headers) accepted.
+    pub header_bytes_max: usize,
+    /// A client must send a request's whole head within this time.
+    pub header_read_timeout_ms: u64,
+    /// Open connections per shard; further connections wait in the kernel's accept queue.
+    pub connections_per_shard_max: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            shards: 0,
+            shutdown_grace_ms: 10_000,
+            io_memory_bytes: 1 << 20,
+            ring_depth: 128,
+            header_bytes_max: 64 << 10,
+            header_read_timeout_ms: 30_000,
+            connections_per_shard_max: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Root of all state: `blobs/`, `uploads/`, `meta/` (RocksDB).
+    pub data_dir: PathBuf,
+    /// Metadata writes queued for the writer thread before requests get 429.
+    pub meta_write_queue_max: usize,
+    /// Metadata writes made durable by one WAL fsync.
+    pub meta_write_group_max: usize,
+    /// RocksDB block cache.
+    pub meta_block_cache_bytes: usize,
+    /// Size of each read when streaming a blob to a client.
+    pub blob_read_chunk_bytes: usize,
+    /// Size of the aligned buffer of each upload stream.
+    pub upload_write_buffer_bytes: usize,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./berth-data"),
+            meta_write_queue_max: 4096,
+            meta_write_group_max: 256,
+            meta_block_cache_bytes: 64 << 20,
+            blob_read_chunk_bytes: 256 << 10,
+            upload_write_buffer_bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest manifest accepted; larger pushes get 413.
+    pub manifest_bytes_max: u64,
+    /// Largest blob an upload may produce.
+    pub blob_bytes_max: u64,
+    /// Largest page of a tags list or the catalog, whatever `n` asks for.
+    pub list_page_max: usize,
+    /// Most referrers listed for one subject.
+    pub referrers_max: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            manifest_bytes_max: 4 << 20,
+            blob_bytes_max: 16 << 30,
+            list_page_max: 10_000,
+            referrers_max: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct UploadsConfig {
+    /// Upload sessions untouched for this long are removed together with their files.
+    pub session_idle_ttl_s: u64,
+    /// How often the expiry sweep runs.
+    pub expiry_sweep_interval_s: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_ttl_s: 24 * 3600,
+            expiry_sweep_interval_s: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistryConfig {
+    /// Whether DELETE of manifests, tags and blobs is allowed (otherwise 405 UNSUPPORTED).
+    pub delete_enabled: bool,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            delete_enabled: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// `tracing` filter directive, e.g. `info` or `berth=debug,info`. `RUST_LOG` overrides it.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+    /// One line per request: method, path, status, bytes, duration, shard.
+    pub access_log: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Text,
+            access_log: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Command-line overrides, applied on top of the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// The file (if any) with the overrides applied, validated.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> anyhow::Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config file {}", path.display()))?;
+                Config::parse(&text)
+                    .with_context(|| format!("in config file {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(listen) = overrides.listen {
+            config.server.listen = listen;
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.storage.data_dir = dir.clone();
+        }
+        if let Ok(level) = std::env::var("RUST_LOG") {
+            if !level.is_empty() {
+                config.log.level = level;
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text)?;
+        Ok(config)
+    }
+
+    pub fn to_toml(&self) -> String {
+        // Every field is a plain value or table; serialising cannot fail.
+        toml::to_string_pretty(self).expect("config serialises to TOML")
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let checks: [(bool, &str); 6] = [
+            (
+                self.server.io_memory_bytes >= 64 << 10,
+                "server.io_memory_bytes must be at least 65536",
+            ),
+            (
+                self.server.ring_depth > 0,
+                "server.ring_depth must be positive",
+            ),
+            (
+                self.server.header_bytes_max >= 8192,
+                "server.header_bytes_max must be at least 8192",
+            ),
+            (
+                self.storage.blob_read_chunk_bytes >= 4096,
+                "storage.blob_read_chunk_bytes must be at least 4096",
+            ),
+            (
+                self.storage.upload_write_buffer_bytes >= 4096,
+                "storage.upload_write_buffer_bytes must be at least 4096",
+            ),
+            (
+                self.limits.list_page_max > 0 && self.storage.meta_write_queue_max > 0,
+                "limits.list_page_max and storage.meta_write_queue_max must be positive",
+            ),
+        ];
+        for (ok, message) in checks {
+            anyhow::ensure!(ok, "{message}");
+        }
+        Ok(())
+    }
+
+    /// Shard count with 0 resolved to the number of available cores.
+    pub fn shard_count(&self) -> usize {
+        if self.server.shards > 0 {
+            self.server.shards
+        } else {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_default() {
+        assert_eq!(Config::parse("").expect("parses"), Config::default());
+    }
+
+    #[test]
+    fn printed_config_parses_back() {
+        let config = Config::default();
+        assert_eq!(Config::parse(&config.to_toml()).expect("parses"), config);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nshardz = 2\n")
+            .expect_err("unknown key must fail");
+        assert!(format!("{err:#}").contains("shardz"), "{err:#}");
+        let err = Config::parse("[servr]\n").expect_err("unknown table must fail");
+        assert!(format!("{err:#}").contains("servr"), "{err:#}");
+    }
+
+    #[test]
+    fn wrong_type_is_an_error() {
+        assert!(Config::parse("[server]\nshards = \"two\"\n").is_err());
+        assert!(Config::parse("[log]\nformat = \"xml\"\n").is_err());
+    }
+
+    #[test]
+    fn overrides_beat_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("berth.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:7000\"\n[storage]\ndata_dir = \"/nope\"\n",
+        )
+        .expect("write");
+        let overrides = Overrides {
+            listen: Some("127.0.0.1:7001".parse().expect("addr")),
+            data_dir: Some(PathBuf::from("/elsewhere")),
+        };
+        let config = Config::load(Some(&file), &overrides).expect("loads");
+        assert_eq!(config.server.listen.port(), 7001);
+        assert_eq!(config.storage.data_dir, PathBuf::from("/elsewhere"));
+    }
+}

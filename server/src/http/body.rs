@@ -1,0 +1,154 @@
+//! Response bodies (whole, or streamed from a blob with bounded buffers) and bounded reads of
+//! request bodies.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use berth_engine::blob::BlobFile;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+
+use super::error::{ApiError, ErrorCode};
+
+type ReadFuture = Pin<Box<dyn Future<Output = std::io::Result<Bytes>>>>;
+
+/// Every response body the server sends.
+pub enum ResponseBody {
+    Full(Option<Bytes>),
+    Blob(BlobStream),
+}
+
+impl ResponseBody {
+    pub fn empty() -> Self {
+        ResponseBody::Full(None)
+    }
+
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        if bytes.is_empty() {
+            ResponseBody::Full(None)
+        } else {
+            ResponseBody::Full(Some(bytes))
+        }
+    }
+}
+
+/// Streams `[pos, end)` of a blob, one read of at most `chunk_bytes` at a time. The next read
+/// starts only when hyper asks for the next frame, i.e. when the socket took the previous one:
+/// memory per download is one chunk, whatever the blob's size.
+pub struct BlobStream {
+    file: Rc<BlobFile>,
+    pos: u64,
+    end: u64,
+    chunk_bytes: usize,
+    pending: Option<ReadFuture>,
+}
+
+impl BlobStream {
+    pub fn new(file: BlobFile, start: u64, end: u64, chunk_bytes: usize) -> Self {
+        BlobStream {
+            file: Rc::new(file),
+            pos: start,
+            end,
+            chunk_bytes,
+            pending: None,
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.get_mut() {
+            ResponseBody::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseBody::Blob(stream) => {
+                if stream.pos >= stream.end {
+                    return Poll::Ready(None);
+                }
+                let pending = stream.pending.get_or_insert_with(|| {
+                    let file = stream.file.clone();
+                    let pos = stream.pos;
+                    let len = (stream.end - stream.pos).min(stream.chunk_bytes as u64) as usize;
+                    Box::pin(async move { file.read(pos, len).await })
+                });
+                match pending.as_mut().poll(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(result) => {
+                        stream.pending = None;
+                        match result {
+                            Ok(bytes) if bytes.is_empty() => {
+                                Poll::Ready(Some(Err(std::io::Error::new(
+                                    std::io::ErrorKind::UnexpectedEof,
+                                    "blob file ended early",
+                                ))))
+                            }
+                            Ok(bytes) => {
+                                stream.pos += bytes.len() as u64;
+                                Poll::Ready(Some(Ok(Frame::data(bytes))))
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "blob read failed mid-stream");
+                                Poll::Ready(Some(Err(e)))
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            ResponseBody::Full(bytes) => bytes.is_none(),
+            ResponseBody::Blob(stream) => stream.pos >= stream.end,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            ResponseBody::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ResponseBody::Blob(stream) => SizeHint::with_exact(stream.end - stream.pos),
+        }
+    }
+}
+
+/// Reads a whole request body of at most `max` bytes; larger bodies get 413.
+pub async fn read_limited(body: Incoming, max: u64) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| {
+            ApiError::new(
+                http::StatusCode::BAD_REQUEST,
+                ErrorCode::SizeInvalid,
+                format!("reading request body: {e}"),
+            )
+        })?;
+        if let Some(data) = frame.data_ref() {
+            if (out.len() + data.len()) as u64 > max {
+                return Err(too_large(max));
+            }
+            out.extend_from_slice(data);
+        }
+    }
+    Ok(out)
+}
+
+pub fn too_large(max: u64) -> ApiError {
+    ApiError::new(
+        http::StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::SizeInvalid,
+        format!("request body exceeds the {max} byte limit"),
+    )
+}

@@ -1,0 +1,102 @@
+//! `berth`: the registry daemon and its operator commands.
+
+mod api;
+mod config;
+mod http;
+mod shard;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use config::{Config, LogFormat, Overrides};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(
+    name = "berth",
+    version,
+    about = "A thread-per-core OCI container registry"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the registry.
+    Serve(ConfigArgs),
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (defaults, file, overrides) as TOML.
+    Print(ConfigArgs),
+}
+
+#[derive(Args)]
+struct ConfigArgs {
+    /// TOML configuration file; without one, every key takes its default.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Listen address (overrides server.listen). Port 0 picks a free port.
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Data directory (overrides storage.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        Config::load(
+            self.config.as_deref(),
+            &Overrides {
+                listen: self.listen,
+                data_dir: self.data_dir.clone(),
+            },
+        )
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => args.load().and_then(|config| {
+            init_logging(&config);
+            shard::serve(config)
+        }),
+        Command::Config {
+            command: ConfigCommand::Print(args),
+        } => args.load().map(|config| print!("{}", config.to_toml())),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log.level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_thread_names(true);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+}

@@ -1,0 +1,239 @@
+//! The process: opens storage once, starts one glommio executor per shard, each with its own
+//! SO_REUSEPORT listener, and stops them on SIGTERM/SIGINT.
+//!
+//! **Architecture Invariant:** shards share no mutable memory. What they share is immutable
+//! (config) or internally synchronised and owned by the engine (the RocksDB handle and the
+//! metadata writer's queue). Cross-shard state is a RocksDB write.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use berth_engine::blob::BlobStore;
+use berth_engine::meta::{Meta, MetaOptions};
+use berth_engine::registry::{Registry, RegistryLimits};
+use berth_engine::upload::{UploadLimits, Uploads};
+use berth_engine::{Clock, SystemClock};
+use futures_channel::oneshot;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::api::ShardContext;
+use crate::config::Config;
+use crate::http::{serve_connection, InFlight};
+
+/// File in the data directory holding the address the shards listen on, written once they
+/// are listening (so scripts and tests can use `--listen 127.0.0.1:0`).
+pub const LISTEN_ADDR_FILE: &str = "listen.addr";
+
+/// Opens the registry's storage. Blocking; runs before any executor starts.
+pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
+    let data_dir = &config.storage.data_dir;
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let meta = Meta::open(
+        &data_dir.join("meta"),
+        &MetaOptions {
+            write_queue_max: config.storage.meta_write_queue_max,
+            write_group_max: config.storage.meta_write_group_max,
+            block_cache_bytes: config.storage.meta_block_cache_bytes,
+        },
+    )
+    .with_context(|| format!("opening metadata in {}", data_dir.display()))?;
+    let store = BlobStore::open(data_dir)
+        .with_context(|| format!("opening blob store in {}", data_dir.display()))?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let uploads = Uploads::new(
+        meta.clone(),
+        store.clone(),
+        clock.clone(),
+        UploadLimits {
+            blob_bytes_max: config.limits.blob_bytes_max,
+            session_idle_ttl_ms: config.uploads.session_idle_ttl_s.saturating_mul(1000),
+            write_buffer_bytes: config.storage.upload_write_buffer_bytes,
+        },
+    );
+    Ok(Registry::new(
+        meta,
+        store,
+        uploads,
+        clock,
+        RegistryLimits {
+            manifest_bytes_max: config.limits.manifest_bytes_max,
+            list_page_max: config.limits.list_page_max,
+            referrers_max: config.limits.referrers_max,
+        },
+    ))
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then drains and returns.
+pub fn serve(config: Config) -> anyhow::Result<()> {
+    let registry = open_registry(&config)?;
+    let orphans = registry
+        .uploads()
+        .remove_orphan_files()
+        .context("removing upload files of dead requests")?;
+    if orphans > 0 {
+        tracing::info!(files = orphans, "removed upload files no session owns");
+    }
+    let addr_file = config.storage.data_dir.join(LISTEN_ADDR_FILE);
+    let _ = std::fs::remove_file(&addr_file);
+
+    let shard_count = config.shard_count();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let config = Arc::new(config);
+    let mut stops = Vec::with_capacity(shard_count);
+    let mut handles = Vec::with_capacity(shard_count);
+    let mut listen = config.server.listen;
+    for shard in 0..shard_count {
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let (bound_tx, bound_rx) = std::sync::mpsc::channel::<std::io::Result<SocketAddr>>();
+        stops.push(stop_tx);
+        let placement = if shard_count <= cpus {
+            Placement::Fixed(shard)
+        } else {
+            Placement::Unbound
+        };
+        let (config, registry) = (config.clone(), registry.clone());
+        let handle = LocalExecutorBuilder::new(placement)
+            .name(&format!("berth-shard-{shard}"))
+            .io_memory(config.server.io_memory_bytes)
+            .ring_depth(config.server.ring_depth)
+            .spawn(move || async move {
+                run_shard(shard, listen, config, registry, bound_tx, stop_rx).await
+            })
+            .map_err(std::io::Error::from)
+            .with_context(|| format!("starting shard {shard}"))?;
+        handles.push(handle);
+        // Shard 0 binds first; with port 0 the others must join the port it got.
+        let bound = bound_rx
+            .recv()
+            .context("shard stopped before listening")?
+            .with_context(|| format!("shard {shard} binding {listen}"))?;
+        listen = bound;
+    }
+    std::fs::write(&addr_file, listen.to_string())
+        .with_context(|| format!("writing {}", addr_file.display()))?;
+    tracing::info!(%listen, shards = shard_count, data_dir = %config.storage.data_dir.display(), "berth is listening");
+
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGINT,
+    ])
+    .context("installing signal handlers")?;
+    std::thread::Builder::new()
+        .name("berth-signals".into())
+        .spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                tracing::info!(signal, "stopping: no new connections, draining requests");
+                for stop in stops {
+                    let _ = stop.send(());
+                }
+            }
+        })
+        .context("starting signal thread")?;
+
+    for handle in handles {
+        handle
+            .join()
+            .map_err(|e| anyhow::anyhow!("shard failed: {e}"))?;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn run_shard(
+    shard: usize,
+    listen: SocketAddr,
+    config: Arc<Config>,
+    registry: Registry,
+    bound: std::sync::mpsc::Sender<std::io::Result<SocketAddr>>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    // glommio's listener sets SO_REUSEPORT, so every shard binds the same address and the
+    // kernel spreads connections across them.
+    if let Err(e) = registry.blob_store().prepare_executor().await {
+        let _ = bound.send(Err(e));
+        return;
+    }
+    let listener = match glommio::net::TcpListener::bind(listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            let _ = bound.send(Err(e.into()));
+            return;
+        }
+    };
+    let _ = bound.send(listener.local_addr().map_err(std::io::Error::from));
+    let ctx = Rc::new(ShardContext {
+        registry: registry.clone(),
+        config: Rc::new((*config).clone()),
+        shard,
+    });
+    if shard == 0 {
+        spawn_upload_expiry(&ctx);
+    }
+    let in_flight = InFlight::default();
+    let connections = Rc::new(std::cell::Cell::new(0usize));
+    loop {
+        if connections.get() >= config.server.connections_per_shard_max {
+            glommio::timer::sleep(Duration::from_millis(5)).await;
+            if stop.try_recv().map_or(true, |s| s.is_some()) {
+                break;
+            }
+            continue;
+        }
+        let next = futures_lite::future::or(async { Some(listener.accept().await) }, async {
+            let _ = (&mut stop).await;
+            None
+        })
+        .await;
+        match next {
+            None => break,
+            Some(Ok(stream)) => {
+                let (ctx, in_flight, connections) =
+                    (ctx.clone(), in_flight.clone(), connections.clone());
+                connections.set(connections.get() + 1);
+                glommio::spawn_local(async move {
+                    serve_connection(ctx, in_flight, stream).await;
+                    connections.set(connections.get() - 1);
+                })
+                .detach();
+            }
+            Some(Err(e)) => {
+                // Typically EMFILE: back off instead of spinning.
+                tracing::warn!(shard, error = %e, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    let deadline = Instant::now() + Duration::from_millis(config.server.shutdown_grace_ms);
+    while in_flight.count() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(10)).await;
+    }
+    if in_flight.count() > 0 {
+        tracing::warn!(
+            shard,
+            requests = in_flight.count(),
+            "grace period over; abandoning requests"
+        );
+    }
+}
+
+/// Shard 0 removes idle upload sessions on a timer.
+fn spawn_upload_expiry(ctx: &Rc<ShardContext>) {
+    let uploads = ctx.registry.uploads().clone();
+    let interval = Duration::from_secs(ctx.config.uploads.expiry_sweep_interval_s.max(1));
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(interval).await;
+            match uploads.expire_idle().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(sessions = n, "removed idle upload sessions"),
+                Err(e) => tracing::warn!(error = %e, "upload expiry sweep failed"),
+            }
+        }
+    })
+    .detach();
+}

@@ -1,0 +1,395 @@
+//! Test support: the real `berth` binary on a free loopback port with a temporary data
+//! directory, and a small HTTP client that never turns statuses into errors.
+//!
+//! Every daemon's log is checked when it stops: an ERROR or WARN line nobody expected fails
+//! the test (a habit from neon's system tests).
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+
+/// A running daemon. Killed on drop.
+pub struct Daemon {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    log_path: PathBuf,
+    config_path: Option<PathBuf>,
+    /// Substrings of WARN/ERROR log lines this test provokes on purpose.
+    pub expected_log: Vec<String>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Daemon {
+    /// A fresh daemon with a fresh data directory and the default configuration.
+    pub fn start() -> Daemon {
+        Self::start_with_config("")
+    }
+
+    /// A fresh daemon whose config file holds `toml`.
+    pub fn start_with_config(toml: &str) -> Daemon {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let data_dir = tmp.path().join("data");
+        let config_path = (!toml.is_empty()).then(|| {
+            let path = tmp.path().join("berth.toml");
+            std::fs::write(&path, toml).expect("write config");
+            path
+        });
+        let log_path = tmp.path().join("berth.log");
+        let mut daemon = Daemon {
+            child: None,
+            addr: "127.0.0.1:0".parse().expect("addr"),
+            data_dir,
+            log_path,
+            config_path,
+            expected_log: Vec::new(),
+            _tmp: Some(tmp),
+        };
+        daemon.spawn();
+        daemon
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.data_dir.join("listen.addr"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open log");
+        let mut cmd = Command::new(BERTH);
+        cmd.arg("serve")
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        if let Some(config) = &self.config_path {
+            cmd.arg("--config").arg(config);
+        }
+        let mut child = cmd.spawn().expect("spawn berth");
+        let addr_file = self.data_dir.join("listen.addr");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&addr_file) {
+                if let Ok(addr) = text.trim().parse() {
+                    self.addr = addr;
+                    break;
+                }
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!(
+                    "berth exited with {status} before listening:\n{}",
+                    self.log()
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "berth did not start:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.child = Some(child);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// `host:port`, as registry clients want it.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// SIGTERM, wait for a clean exit (status 0), and check the log.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        signal(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("berth did not stop within 30 s of SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(
+            status.success(),
+            "berth exited with {status}:\n{}",
+            self.log()
+        );
+        self.assert_clean_log();
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops gracefully and starts again on the same data directory (new port).
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Kills and starts again on the same data directory.
+    pub fn crash_restart(&mut self) {
+        self.kill();
+        self.spawn();
+    }
+
+    pub fn assert_clean_log(&self) {
+        let log = self.log();
+        let unexpected: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            .filter(|l| !self.expected_log.iter().any(|e| l.contains(e.as_str())))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "unexpected WARN/ERROR lines in the daemon log:\n{}",
+            unexpected.join("\n")
+        );
+    }
+
+    pub fn data_path(&self, rel: &str) -> PathBuf {
+        self.data_dir.join(rel)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// A response with its status, headers and body, whatever the status.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The code of the first error in an OCI error body.
+    pub fn error_code(&self) -> String {
+        let json = self.json();
+        json["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not an OCI error body: {json}"))
+            .to_owned()
+    }
+}
+
+/// Sends one request. `headers` are (name, value) pairs; `body` may be empty.
+pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(120))
+        .build();
+    let mut req = agent.request(method, url);
+    for (name, value) in headers {
+        req = req.set(name, value);
+    }
+    let result = if body.is_empty() && matches!(method, "GET" | "HEAD" | "DELETE") {
+        req.call()
+    } else {
+        req.send_bytes(body)
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = response.status();
+    let headers = response
+        .headers_names()
+        .into_iter()
+        .filter_map(|name| {
+            response
+                .header(&name)
+                .map(|value| (name.clone(), value.to_owned()))
+        })
+        .collect();
+    let mut body = Vec::new();
+    response
+        .into_reader()
+        .take(1 << 31)
+        .read_to_end(&mut body)
+        .expect("read body");
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn sha256_digest(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Deterministic pseudo-random bytes from a seed (xorshift); for test blobs.
+pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+/// Pushes `bytes` as a blob of `repo` with a monolithic POST; returns its digest.
+pub fn push_blob(d: &Daemon, repo: &str, bytes: &[u8]) -> String {
+    let digest = sha256_digest(bytes);
+    let r = send(
+        "POST",
+        &d.url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "push blob: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    digest
+}
+
+/// Pushes a manifest; returns the response.
+pub fn push_manifest(
+    d: &Daemon,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    body: &[u8],
+) -> Resp {
+    send(
+        "PUT",
+        &d.url(&format!("/v2/{repo}/manifests/{reference}")),
+        &[("Content-Type", media_type)],
+        body,
+    )
+}
+
+/// An OCI image manifest for a config blob and layers (digest, size), as bytes.
+pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Vec<u8> {
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(digest, size)| {
+            serde_json::json!({
+                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": digest,
+                "size": size,
+            })
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config.0,
+            "size": config.1,
+        },
+        "layers": layers,
+    }))
+    .expect("json")
+}
+
+/// Pushes a config and `layer_count` random layers and an image manifest tagged `tag`;
+/// returns the manifest digest.
+pub fn push_image(d: &Daemon, repo: &str, tag: &str, seed: u64, layer_count: usize) -> String {
+    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}");
+    let config_digest = push_blob(d, repo, config.as_bytes());
+    let layers: Vec<(String, usize)> = (0..layer_count)
+        .map(|i| {
+            let bytes = random_bytes(seed * 1000 + i as u64, 1000 + i * 17);
+            (push_blob(d, repo, &bytes), bytes.len())
+        })
+        .collect();
+    let layer_refs: Vec<(&str, usize)> = layers.iter().map(|(d, s)| (d.as_str(), *s)).collect();
+    let manifest = image_manifest((&config_digest, config.len()), &layer_refs);
+    let r = push_manifest(
+        d,
+        repo,
+        tag,
+        "application/vnd.oci.image.manifest.v1+json",
+        &manifest,
+    );
+    assert_eq!(
+        r.status,
+        201,
+        "push manifest: {:?}",
+        String::from_utf8_lossy(&r.body)
+    );
+    sha256_digest(&manifest)
+}
+
+/// Waits until `path` exists or panics after `timeout`.
+pub fn wait_for_file(path: &Path, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} did not appear",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
