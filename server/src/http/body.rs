@@ -123,6 +123,41 @@ impl Body for ResponseBody {
     }
 }
 
+/// A response body that holds its request's in-flight guard until it is done.
+pub struct Tracked {
+    body: ResponseBody,
+    _guard: super::InFlightGuard,
+}
+
+impl Tracked {
+    pub fn new(body: ResponseBody, guard: super::InFlightGuard) -> Self {
+        Tracked {
+            body,
+            _guard: guard,
+        }
+    }
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Reads a whole request body of at most `max` bytes; larger bodies get 413.
 pub async fn read_limited(body: Incoming, max: u64) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();

@@ -37,7 +37,7 @@ impl InFlight {
     }
 }
 
-struct InFlightGuard(Rc<Cell<usize>>);
+pub struct InFlightGuard(Rc<Cell<usize>>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
@@ -65,10 +65,9 @@ pub async fn serve_connection(
         let guard = in_flight.enter();
         async move {
             let response = handle(&ctx, req).await;
-            // The guard lives until the response head is handed to hyper; streamed blob
-            // bodies are bounded by the grace period at shutdown.
-            drop(guard);
-            Ok::<_, Infallible>(response)
+            // The request counts as in flight until its body is fully sent (or dropped), so
+            // shutdown also drains blob downloads.
+            Ok::<_, Infallible>(response.map(|body| body::Tracked::new(body, guard)))
         }
     });
     if let Err(e) = builder

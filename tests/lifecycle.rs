@@ -1,0 +1,215 @@
+//! The daemon as a process: configuration, shards, graceful shutdown, upload expiry, limits on
+//! request heads.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::Duration;
+
+use support::{random_bytes, send, sha256_digest, Daemon, BERTH};
+
+/// Reads one HTTP/1.1 response head from a raw socket; returns the status line.
+fn read_status_line(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_upload_finish_and_exits_zero() {
+    let mut daemon = Daemon::start();
+    let blob = random_bytes(7, 256 << 10);
+    let digest = sha256_digest(&blob);
+    let mut stream = TcpStream::connect(daemon.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let head = format!(
+        "POST /v2/drain/blobs/uploads/?digest={digest} HTTP/1.1\r\nHost: x\r\n\
+         Content-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n",
+        blob.len()
+    );
+    stream.write_all(head.as_bytes()).expect("head");
+    stream.write_all(&blob[..1000]).expect("first part");
+    stream.flush().expect("flush");
+    // Let the request reach the handler, then ask the daemon to stop.
+    std::thread::sleep(Duration::from_millis(300));
+    support::signal(daemon.pid(), "TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    // New connections are no longer accepted...
+    assert!(
+        TcpStream::connect(daemon.addr).is_err()
+            || send("GET", &daemon.url("/v2/"), &[], &[]).status != 200,
+        "a stopping daemon still served a new request"
+    );
+    // ...but the request in flight completes.
+    stream.write_all(&blob[1000..]).expect("rest");
+    let status = read_status_line(&mut stream);
+    assert!(status.contains(" 201 "), "in-flight upload got {status:?}");
+    daemon.stop();
+    let stored = daemon.data_path(&format!(
+        "blobs/sha256/{}/{}",
+        &digest[7..9],
+        &digest[7..]
+    ));
+    assert_eq!(std::fs::read(stored).expect("blob stored"), blob);
+}
+
+#[test]
+fn idle_upload_sessions_expire_with_their_files() {
+    let mut daemon = Daemon::start_with_config(
+        "[uploads]\nsession_idle_ttl_s = 1\nexpiry_sweep_interval_s = 1\n",
+    );
+    let r = send("POST", &daemon.url("/v2/idle/blobs/uploads/"), &[], &[]);
+    assert_eq!(r.status, 202);
+    let location = r.header("location").expect("location").to_owned();
+    let id = location.rsplit('/').next().expect("id").to_owned();
+    let r = send(
+        "PATCH",
+        &daemon.url(&location),
+        &[("Content-Range", "0-9")],
+        b"0123456789",
+    );
+    assert_eq!(r.status, 202);
+    let file = daemon.data_path(&format!("uploads/{id}"));
+    assert!(file.exists(), "session file exists while the session is alive");
+    std::thread::sleep(Duration::from_millis(3500));
+    let r = send("GET", &daemon.url(&location), &[], &[]);
+    assert_eq!(r.status, 404, "expired session still answers");
+    assert_eq!(r.error_code(), "BLOB_UPLOAD_UNKNOWN");
+    assert!(!file.exists(), "expired session's file was not removed");
+    daemon.stop();
+}
+
+#[test]
+fn sessions_work_from_every_shard() {
+    let mut daemon = Daemon::start_with_config("[server]\nshards = 2\n");
+    let r = send("POST", &daemon.url("/v2/spread/blobs/uploads/"), &[], &[]);
+    let location = r.header("location").expect("location").to_owned();
+    // Each chunk on a new connection; SO_REUSEPORT spreads them over both shards.
+    let blob = random_bytes(11, 64 * 100);
+    for (i, chunk) in blob.chunks(100).enumerate() {
+        let range = format!("{}-{}", i * 100, i * 100 + chunk.len() - 1);
+        let r = send(
+            "PATCH",
+            &daemon.url(&location),
+            &[("Content-Range", &range)],
+            chunk,
+        );
+        assert_eq!(r.status, 202, "chunk {i}: {:?}", String::from_utf8_lossy(&r.body));
+    }
+    let digest = sha256_digest(&blob);
+    let r = send(
+        "PUT",
+        &daemon.url(&format!("{location}?digest={digest}")),
+        &[],
+        &[],
+    );
+    assert_eq!(r.status, 201);
+    let log = daemon.log();
+    for shard in ["shard=0", "shard=1"] {
+        assert!(
+            log.lines().any(|l| l.contains("method=PATCH") && l.contains(shard)),
+            "no PATCH was served by {shard}"
+        );
+    }
+    let r = send("GET", &daemon.url(&format!("/v2/spread/blobs/{digest}")), &[], &[]);
+    assert_eq!(r.body, blob);
+    daemon.stop();
+}
+
+#[test]
+fn oversized_request_heads_are_refused() {
+    let mut daemon = Daemon::start();
+    let huge = "x".repeat(200 << 10);
+    let mut stream = TcpStream::connect(daemon.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let head = format!("GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: {huge}\r\n\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let status = read_status_line(&mut stream);
+    assert!(
+        status.is_empty() || status.contains(" 431 ") || status.contains(" 400 "),
+        "oversized head got {status:?}"
+    );
+    // The daemon is unharmed.
+    assert_eq!(send("GET", &daemon.url("/v2/"), &[], &[]).status, 200);
+    daemon.stop();
+}
+
+fn berth(args: &[&str]) -> std::process::Output {
+    Command::new(BERTH).args(args).output().expect("run berth")
+}
+
+#[test]
+fn config_print_shows_defaults_and_overrides() {
+    let out = berth(&["config", "print", "--listen", "127.0.0.1:7777"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("listen = \"127.0.0.1:7777\""), "{text}");
+    assert!(text.contains("data_dir = \"./berth-data\""), "{text}");
+}
+
+#[test]
+fn unknown_config_keys_are_errors_that_name_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("berth.toml");
+    std::fs::write(&file, "[storage]\ndata_dirr = \"/x\"\n").expect("write");
+    let out = berth(&["config", "print", "--config", file.to_str().expect("path")]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("data_dirr"), "{err}");
+    let out = berth(&["serve", "--config", file.to_str().expect("path")]);
+    assert!(!out.status.success(), "serve started with a bad config");
+}
+
+/// docs/configuration.md documents every key `berth config print` shows, and no other.
+#[test]
+fn configuration_reference_matches_the_code() {
+    let out = berth(&["config", "print"]);
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let mut keys = Vec::new();
+    let mut section = String::new();
+    for line in printed.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_owned();
+        } else if let Some((key, _)) = line.split_once(" = ") {
+            keys.push(format!("{section}.{key}"));
+        }
+    }
+    assert!(keys.len() > 10, "parsed too few keys: {keys:?}");
+    let doc_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+    let doc = std::fs::read_to_string(doc_path).expect("docs/configuration.md");
+    let documented: Vec<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split_once('`').map(|(k, _)| k.to_owned()))
+        .collect();
+    for key in &keys {
+        assert!(
+            documented.contains(key),
+            "{key} is not documented in docs/configuration.md"
+        );
+    }
+    for key in &documented {
+        assert!(
+            keys.contains(key),
+            "docs/configuration.md documents {key}, which the config does not have"
+        );
+    }
+}
