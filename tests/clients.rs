@@ -1,1 +1,933 @@
+//! Real clients against the real daemon: skopeo pushes, pulls, inspects, lists, deletes and
+//! copies images that these tests build offline as OCI image layouts.
+//!
+//! Nothing here reaches past 127.0.0.1. skopeo runs with a cleared environment, a temporary
+//! HOME, a permissive trust policy, an empty registries.conf, an empty registries.d and an
+//! empty auth file, so no system or user configuration can send it to the internet.
+//!
+//! skopeo must be on PATH (CI installs it); without it these tests fail, they never skip.
+//!
+//! Every fixture is random. Each test prints its seed; `BERTH_TEST_SEED=<n>` replays it.
+
 mod support;
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use rand::rngs::StdRng;
+use rand::{Rng, RngCore, SeedableRng};
+use serde_json::{json, Value};
+use support::{send, sha256_digest, Daemon};
+
+const SKOPEO: &str = "skopeo";
+/// No single skopeo command should come near this; a hung client fails the test instead.
+const SKOPEO_COMMAND_TIMEOUT: &str = "60s";
+
+const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const MEDIA_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+// ----- fixtures: images built offline ---------------------------------------------------------
+
+/// The seed of one test's fixtures: `BERTH_TEST_SEED` if set, else fresh; always printed.
+fn seeded_rng(test: &str) -> StdRng {
+    let seed = std::env::var("BERTH_TEST_SEED")
+        .ok()
+        .map(|s| s.parse::<u64>().expect("BERTH_TEST_SEED is a u64"))
+        .unwrap_or_else(rand::random);
+    eprintln!("{test}: seed {seed} (replay with BERTH_TEST_SEED={seed})");
+    StdRng::seed_from_u64(seed)
+}
+
+/// One layer: the uncompressed tar, whose digest is the config's diff_id, and the gzip
+/// stream that the manifest points at.
+struct Layer {
+    tar: Vec<u8>,
+    gz: Vec<u8>,
+}
+
+impl Layer {
+    /// A real gzip-compressed tar: one directory with a few files of random bytes.
+    fn random(rng: &mut StdRng, label: &str) -> Layer {
+        let mut builder = tar::Builder::new(Vec::new());
+        let dir = format!("{label}-{:08x}", rng.gen::<u32>());
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_mtime(1_700_000_000);
+        header.set_size(0);
+        builder
+            .append_data(&mut header, format!("{dir}/"), std::io::empty())
+            .expect("tar dir");
+        for i in 0..rng.gen_range(2..=4) {
+            let mut data = vec![0u8; rng.gen_range(0..=96 * 1024)];
+            rng.fill_bytes(&mut data);
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(0o644);
+            header.set_mtime(1_700_000_000);
+            header.set_size(data.len() as u64);
+            builder
+                .append_data(&mut header, format!("{dir}/file-{i}.bin"), data.as_slice())
+                .expect("tar file");
+        }
+        let tar = builder.into_inner().expect("tar finish");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&tar).expect("gzip");
+        let gz = gz.finish().expect("gzip finish");
+        Layer { tar, gz }
+    }
+
+    fn digest(&self) -> String {
+        sha256_digest(&self.gz)
+    }
+
+    fn diff_id(&self) -> String {
+        sha256_digest(&self.tar)
+    }
+}
+
+/// An OCI image: config, layers, and the manifest bytes exactly as pushed.
+struct Image {
+    arch: &'static str,
+    os: &'static str,
+    config: Vec<u8>,
+    layers: Vec<Layer>,
+    manifest: Vec<u8>,
+}
+
+impl Image {
+    /// 2–3 random layers and a config whose diff_ids and history match them. The manifest
+    /// is pretty-printed on purpose: a registry that re-serializes it changes its digest.
+    fn random(rng: &mut StdRng, arch: &'static str) -> Image {
+        let os = "linux";
+        let layer_count = rng.gen_range(2..=3);
+        let layers: Vec<Layer> = (0..layer_count)
+            .map(|i| Layer::random(rng, &format!("{arch}-layer-{i}")))
+            .collect();
+        let nonce = format!("{:016x}", rng.gen::<u64>());
+        let history: Vec<Value> = (0..layer_count)
+            .map(|i| {
+                json!({
+                    "created": "2024-01-01T00:00:00Z",
+                    "created_by": format!("berth clients test: layer {i} of {nonce}"),
+                })
+            })
+            .collect();
+        let config = serde_json::to_vec(&json!({
+            "created": "2024-01-01T00:00:00Z",
+            "architecture": arch,
+            "os": os,
+            "config": {
+                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin", format!("BERTH_NONCE={nonce}")],
+                "Cmd": ["/bin/true"],
+                "Labels": { "org.example.nonce": nonce },
+            },
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": layers.iter().map(Layer::diff_id).collect::<Vec<_>>(),
+            },
+            "history": history,
+        }))
+        .expect("config json");
+        let manifest = serde_json::to_vec_pretty(&json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_MANIFEST,
+            "config": {
+                "mediaType": MEDIA_CONFIG,
+                "digest": sha256_digest(&config),
+                "size": config.len(),
+            },
+            "layers": layers
+                .iter()
+                .map(|l| json!({
+                    "mediaType": MEDIA_LAYER_TAR_GZIP,
+                    "digest": l.digest(),
+                    "size": l.gz.len(),
+                }))
+                .collect::<Vec<_>>(),
+            "annotations": { "org.example.nonce": nonce },
+        }))
+        .expect("manifest json");
+        Image {
+            arch,
+            os,
+            config,
+            layers,
+            manifest,
+        }
+    }
+
+    fn digest(&self) -> String {
+        sha256_digest(&self.manifest)
+    }
+
+    fn config_digest(&self) -> String {
+        sha256_digest(&self.config)
+    }
+
+    fn layer_digests(&self) -> Vec<String> {
+        self.layers.iter().map(Layer::digest).collect()
+    }
+
+    fn platform(&self) -> Value {
+        json!({ "architecture": self.arch, "os": self.os })
+    }
+
+    fn write_blobs(&self, layout: &Path) {
+        write_blob(layout, &self.config);
+        for layer in &self.layers {
+            write_blob(layout, &layer.gz);
+        }
+        write_blob(layout, &self.manifest);
+    }
+}
+
+/// A multi-platform OCI image index over linux/amd64 and linux/arm64.
+struct MultiArch {
+    images: Vec<Image>,
+    index: Vec<u8>,
+}
+
+impl MultiArch {
+    fn random(rng: &mut StdRng) -> MultiArch {
+        let images = vec![Image::random(rng, "amd64"), Image::random(rng, "arm64")];
+        let index = serde_json::to_vec_pretty(&json!({
+            "schemaVersion": 2,
+            "mediaType": MEDIA_INDEX,
+            "manifests": images
+                .iter()
+                .map(|i| json!({
+                    "mediaType": MEDIA_MANIFEST,
+                    "digest": i.digest(),
+                    "size": i.manifest.len(),
+                    "platform": i.platform(),
+                }))
+                .collect::<Vec<_>>(),
+        }))
+        .expect("index json");
+        MultiArch { images, index }
+    }
+
+    fn digest(&self) -> String {
+        sha256_digest(&self.index)
+    }
+
+    fn image(&self, arch: &str) -> &Image {
+        self.images
+            .iter()
+            .find(|i| i.arch == arch)
+            .expect("platform in fixture")
+    }
+}
+
+/// Writes `bytes` under `blobs/sha256/` of an OCI layout; returns its digest.
+fn write_blob(layout: &Path, bytes: &[u8]) -> String {
+    let digest = sha256_digest(bytes);
+    let dir = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&dir).expect("mkdir blobs");
+    std::fs::write(dir.join(digest.trim_start_matches("sha256:")), bytes).expect("write blob");
+    digest
+}
+
+/// Writes `oci-layout` and an `index.json` naming each (tag, media type, manifest bytes).
+/// The referenced blobs must already be written.
+fn write_layout_index(layout: &Path, refs: &[(&str, &str, &[u8])]) {
+    std::fs::create_dir_all(layout).expect("mkdir layout");
+    std::fs::write(
+        layout.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .expect("write oci-layout");
+    let manifests: Vec<Value> = refs
+        .iter()
+        .map(|(tag, media_type, bytes)| {
+            json!({
+                "mediaType": media_type,
+                "digest": sha256_digest(bytes),
+                "size": bytes.len(),
+                "annotations": { ANNOTATION_REF_NAME: tag },
+            })
+        })
+        .collect();
+    let index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&index).expect("json"),
+    )
+    .expect("write index.json");
+}
+
+/// A layout holding `images`, one tag each.
+fn write_image_layout(layout: &Path, images: &[(&str, &Image)]) {
+    for (_, image) in images {
+        image.write_blobs(layout);
+    }
+    let refs: Vec<(&str, &str, &[u8])> = images
+        .iter()
+        .map(|(tag, image)| (*tag, MEDIA_MANIFEST, image.manifest.as_slice()))
+        .collect();
+    write_layout_index(layout, &refs);
+}
+
+// ----- reading what skopeo wrote -----------------------------------------------------------
+
+/// A blob of an OCI layout, checked against its digest.
+fn layout_blob(layout: &Path, digest: &str) -> Vec<u8> {
+    let hex = digest
+        .strip_prefix("sha256:")
+        .unwrap_or_else(|| panic!("not a sha256 digest: {digest}"));
+    let path = layout.join("blobs/sha256").join(hex);
+    let bytes = std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("pulled layout lacks {}: {e}", path.display()));
+    assert_eq!(
+        sha256_digest(&bytes),
+        digest,
+        "{} does not hash to its name",
+        path.display()
+    );
+    bytes
+}
+
+/// The descriptor that a pulled layout's `index.json` holds for `tag`.
+fn layout_ref(layout: &Path, tag: &str) -> Value {
+    let marker: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("oci-layout")).expect("pulled layout has oci-layout"),
+    )
+    .expect("oci-layout is JSON");
+    assert_eq!(marker["imageLayoutVersion"], "1.0.0");
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("index.json")).expect("pulled layout has index.json"),
+    )
+    .expect("index.json is JSON");
+    let matching: Vec<&Value> = index["manifests"]
+        .as_array()
+        .expect("index.json manifests")
+        .iter()
+        .filter(|d| d["annotations"][ANNOTATION_REF_NAME] == tag)
+        .collect();
+    assert_eq!(matching.len(), 1, "tag {tag} in pulled index.json: {index}");
+    matching[0].clone()
+}
+
+/// Every blob of `image` in a pulled layout is present, hashes to its digest and equals the
+/// original bytes.
+fn assert_layout_holds_image(layout: &Path, image: &Image) {
+    assert_eq!(layout_blob(layout, &image.digest()), image.manifest);
+    assert_eq!(layout_blob(layout, &image.config_digest()), image.config);
+    for (i, layer) in image.layers.iter().enumerate() {
+        assert!(
+            layout_blob(layout, &layer.digest()) == layer.gz,
+            "layer {i} of {} differs after the round trip",
+            image.digest()
+        );
+    }
+}
+
+// ----- running skopeo ----------------------------------------------------------------------
+
+/// skopeo with a hermetic environment: nothing it reads comes from this machine's or this
+/// user's configuration.
+struct Skopeo {
+    root: tempfile::TempDir,
+}
+
+impl Skopeo {
+    fn new() -> Skopeo {
+        match Command::new(SKOPEO).arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => panic!(
+                "`{SKOPEO} --version` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => panic!(
+                "the clients suite needs `{SKOPEO}` on PATH (apt-get install skopeo), \
+                 and running it failed: {e}"
+            ),
+        }
+        let root = tempfile::tempdir().expect("tempdir");
+        let p = root.path();
+        for dir in [
+            "home",
+            "run",
+            "config",
+            "data",
+            "cache",
+            "tmp",
+            "registries.d",
+        ] {
+            std::fs::create_dir_all(p.join(dir)).expect("mkdir");
+        }
+        std::fs::write(
+            p.join("policy.json"),
+            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .expect("policy");
+        // No search registries, no mirrors: a short name or a typo cannot go anywhere.
+        std::fs::write(
+            p.join("registries.conf"),
+            "unqualified-search-registries = []\n",
+        )
+        .expect("registries.conf");
+        std::fs::write(p.join("auth.json"), r#"{"auths":{}}"#).expect("auth.json");
+        Skopeo { root }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// Runs skopeo with `args` after the global options; never judges the outcome.
+    fn run(&self, global: &[&str], args: &[&str]) -> Output {
+        let p = |rel: &str| self.path(rel);
+        let mut cmd = Command::new(SKOPEO);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", p("home"))
+            .env("XDG_RUNTIME_DIR", p("run"))
+            .env("XDG_CONFIG_HOME", p("config"))
+            .env("XDG_DATA_HOME", p("data"))
+            .env("XDG_CACHE_HOME", p("cache"))
+            .env("TMPDIR", p("tmp"))
+            .env("CONTAINERS_REGISTRIES_CONF", p("registries.conf"))
+            .env("REGISTRY_AUTH_FILE", p("auth.json"))
+            .env("DOCKER_CONFIG", p("home/.docker"))
+            .arg("--policy")
+            .arg(p("policy.json"))
+            .arg("--registries.d")
+            .arg(p("registries.d"))
+            .arg("--command-timeout")
+            .arg(SKOPEO_COMMAND_TIMEOUT)
+            .args(global)
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        let started = Instant::now();
+        let out = cmd.output().expect("run skopeo");
+        eprintln!(
+            "skopeo {} -> {} in {} ms",
+            args.join(" "),
+            out.status,
+            started.elapsed().as_millis()
+        );
+        out
+    }
+
+    /// Runs skopeo and requires success; on failure shows stderr and the daemon log.
+    fn ok(&self, d: &Daemon, args: &[&str]) -> Vec<u8> {
+        self.ok_with(d, &[], args)
+    }
+
+    fn ok_with(&self, d: &Daemon, global: &[&str], args: &[&str]) -> Vec<u8> {
+        let out = self.run(global, args);
+        assert!(
+            out.status.success(),
+            "skopeo {} {} failed ({}):\n--- stderr ---\n{}\n--- daemon log ---\n{}",
+            global.join(" "),
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+        out.stdout
+    }
+
+    /// Runs skopeo and requires failure; returns stderr.
+    fn fails(&self, d: &Daemon, args: &[&str]) -> String {
+        let out = self.run(&[], args);
+        assert!(
+            !out.status.success(),
+            "skopeo {} succeeded but should have failed:\n{}\n--- daemon log ---\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            d.log()
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    fn json(&self, d: &Daemon, args: &[&str]) -> Value {
+        self.json_with(d, &[], args)
+    }
+
+    fn json_with(&self, d: &Daemon, global: &[&str], args: &[&str]) -> Value {
+        let out = self.ok_with(d, global, args);
+        serde_json::from_slice(&out).unwrap_or_else(|e| {
+            panic!(
+                "skopeo {} printed no JSON ({e}): {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out)
+            )
+        })
+    }
+
+    /// `skopeo copy` from an OCI layout into the daemon, keeping digests.
+    fn push(&self, d: &Daemon, layout: &Path, tag: &str, dest: &str, all: bool) {
+        let src = format!("oci:{}:{tag}", layout.display());
+        let dest = format!("docker://{}/{dest}", d.host());
+        let mut args = vec![
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+        ];
+        if all {
+            args.push("--all");
+        }
+        args.extend([src.as_str(), dest.as_str()]);
+        self.ok(d, &args);
+    }
+
+    /// `skopeo copy` from the daemon into `dest` (`oci:...` or `dir:...`), keeping digests.
+    fn pull(&self, d: &Daemon, src: &str, dest: &str, all: bool) {
+        let src = format!("docker://{}/{src}", d.host());
+        let mut args = vec![
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+        ];
+        if all {
+            args.push("--all");
+        }
+        args.extend([src.as_str(), dest]);
+        self.ok(d, &args);
+    }
+
+    fn inspect_raw(&self, d: &Daemon, reference: &str) -> Vec<u8> {
+        let image = format!("docker://{}/{reference}", d.host());
+        self.ok(d, &["inspect", "--tls-verify=false", "--raw", &image])
+    }
+
+    fn list_tags(&self, d: &Daemon, repo: &str) -> Vec<String> {
+        let image = format!("docker://{}/{repo}", d.host());
+        let listing = self.json(d, &["list-tags", "--tls-verify=false", &image]);
+        assert_eq!(
+            listing["Repository"],
+            format!("{}/{repo}", d.host()),
+            "{listing}"
+        );
+        listing["Tags"]
+            .as_array()
+            .unwrap_or_else(|| panic!("list-tags without Tags: {listing}"))
+            .iter()
+            .map(|t| t.as_str().expect("tag is a string").to_owned())
+            .collect()
+    }
+}
+
+// ----- the daemon's side -------------------------------------------------------------------
+
+/// A manifest fetched straight from the registry API, for checks that skopeo cannot hide.
+fn registry_manifest(d: &Daemon, repo: &str, reference: &str) -> support::Resp {
+    send(
+        "GET",
+        &d.url(&format!("/v2/{repo}/manifests/{reference}")),
+        &[("Accept", &format!("{MEDIA_MANIFEST}, {MEDIA_INDEX}"))],
+        b"",
+    )
+}
+
+/// One access-log line, as (method, path, status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Access {
+    method: String,
+    path: String,
+    status: u16,
+}
+
+fn access_log(d: &Daemon) -> Vec<Access> {
+    d.log()
+        .lines()
+        .filter(|l| l.contains("berth::access"))
+        .filter_map(|line| {
+            let field = |name: &str| {
+                line.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{name}=")[..]).map(str::to_owned))
+            };
+            Some(Access {
+                method: field("method")?,
+                path: field("path")?,
+                status: field("status")?.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+// ----- tests ---------------------------------------------------------------------------------
+
+/// An image with 2–3 layers goes in under a nested repository name and comes back, as an OCI
+/// layout and as a `dir:`, with the same manifest digest and byte-identical blobs; inspect
+/// reports what was pushed.
+#[test]
+fn push_pull_inspect_round_trip() {
+    let mut rng = seeded_rng("push_pull_inspect_round_trip");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = Image::random(&mut rng, "amd64");
+    let src = work.path().join("src");
+    write_image_layout(&src, &[("v1", &image)]);
+
+    let repo = "team/sub/app";
+    skopeo.push(&d, &src, "v1", &format!("{repo}:v1"), false);
+
+    // The registry itself holds the exact bytes under the tag and the digest.
+    let by_tag = registry_manifest(&d, repo, "v1");
+    assert_eq!(by_tag.status, 200);
+    assert_eq!(
+        by_tag.header("docker-content-digest"),
+        Some(image.digest().as_str())
+    );
+    assert_eq!(by_tag.body, image.manifest);
+    assert_eq!(registry_manifest(&d, repo, &image.digest()).status, 200);
+
+    // inspect --raw: the exact manifest bytes.
+    assert_eq!(
+        skopeo.inspect_raw(&d, &format!("{repo}:v1")),
+        image.manifest
+    );
+    let by_digest = format!("{repo}@{}", image.digest());
+    assert_eq!(skopeo.inspect_raw(&d, &by_digest), image.manifest);
+
+    // inspect: digest, platform, layers, tags.
+    let reference = format!("docker://{}/{repo}:v1", d.host());
+    let info = skopeo.json(&d, &["inspect", "--tls-verify=false", &reference]);
+    assert_eq!(info["Digest"], image.digest(), "{info}");
+    assert_eq!(info["Architecture"], "amd64", "{info}");
+    assert_eq!(info["Os"], "linux", "{info}");
+    assert_eq!(info["Layers"], json!(image.layer_digests()), "{info}");
+    assert_eq!(info["RepoTags"], json!(["v1"]), "{info}");
+    assert_eq!(info["Name"], format!("{}/{repo}", d.host()), "{info}");
+    let original: Value = serde_json::from_slice(&image.config).expect("config json");
+    assert_eq!(info["Env"], original["config"]["Env"], "{info}");
+    assert_eq!(info["Labels"], original["config"]["Labels"], "{info}");
+    assert_eq!(info["Created"], "2024-01-01T00:00:00Z", "{info}");
+
+    // inspect --config: the config, parsed; with --raw, the exact bytes.
+    let config = skopeo.json(
+        &d,
+        &["inspect", "--tls-verify=false", "--config", &reference],
+    );
+    let original: Value = serde_json::from_slice(&image.config).expect("config json");
+    assert_eq!(config["architecture"], "amd64", "{config}");
+    assert_eq!(config["os"], "linux", "{config}");
+    assert_eq!(config["rootfs"], original["rootfs"], "{config}");
+    assert_eq!(
+        config["config"]["Env"], original["config"]["Env"],
+        "{config}"
+    );
+    assert_eq!(
+        config["history"].as_array().map(Vec::len),
+        Some(image.layers.len()),
+        "{config}"
+    );
+    let raw_config = skopeo.ok(
+        &d,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            "--config",
+            "--raw",
+            &reference,
+        ],
+    );
+    assert_eq!(raw_config, image.config);
+
+    // Pull into an OCI layout.
+    let pulled = work.path().join("pulled-oci");
+    skopeo.pull(
+        &d,
+        &format!("{repo}:v1"),
+        &format!("oci:{}:v1", pulled.display()),
+        false,
+    );
+    let desc = layout_ref(&pulled, "v1");
+    assert_eq!(desc["digest"], image.digest(), "{desc}");
+    assert_eq!(desc["mediaType"], MEDIA_MANIFEST, "{desc}");
+    assert_eq!(desc["size"], image.manifest.len(), "{desc}");
+    assert_layout_holds_image(&pulled, &image);
+
+    // Pull by digest into a `dir:`; its blobs are named by the digest's hex.
+    let dir = work.path().join("pulled-dir");
+    skopeo.pull(&d, &by_digest, &format!("dir:{}", dir.display()), false);
+    let manifest = std::fs::read(dir.join("manifest.json")).expect("dir: manifest.json");
+    assert_eq!(sha256_digest(&manifest), image.digest());
+    assert_eq!(manifest, image.manifest);
+    let dir_blob = |digest: &str| {
+        let path = dir.join(digest.trim_start_matches("sha256:"));
+        let bytes =
+            std::fs::read(&path).unwrap_or_else(|e| panic!("dir: lacks {}: {e}", path.display()));
+        assert_eq!(sha256_digest(&bytes), digest, "{}", path.display());
+        bytes
+    };
+    assert_eq!(dir_blob(&image.config_digest()), image.config);
+    for layer in &image.layers {
+        assert!(dir_blob(&layer.digest()) == layer.gz, "dir: layer differs");
+    }
+
+    d.stop();
+}
+
+/// A two-platform index goes in with `--all` and comes back with `--all` under the same
+/// digest, with both platform manifests; skopeo picks each platform on request.
+#[test]
+fn multi_arch_index_round_trip() {
+    let mut rng = seeded_rng("multi_arch_index_round_trip");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let multi = MultiArch::random(&mut rng);
+    let src = work.path().join("src");
+    for image in &multi.images {
+        image.write_blobs(&src);
+    }
+    write_blob(&src, &multi.index);
+    write_layout_index(&src, &[("2.0", MEDIA_INDEX, &multi.index)]);
+
+    let repo = "multi/app";
+    skopeo.push(&d, &src, "2.0", &format!("{repo}:2.0"), true);
+
+    assert_eq!(skopeo.inspect_raw(&d, &format!("{repo}:2.0")), multi.index);
+    let index = registry_manifest(&d, repo, "2.0");
+    assert_eq!(index.status, 200);
+    assert_eq!(index.header("content-type"), Some(MEDIA_INDEX));
+    assert_eq!(
+        index.header("docker-content-digest"),
+        Some(multi.digest().as_str())
+    );
+    for image in &multi.images {
+        let child = registry_manifest(&d, repo, &image.digest());
+        assert_eq!(child.status, 200, "{} manifest", image.arch);
+        assert_eq!(child.body, image.manifest, "{} manifest", image.arch);
+        let raw = skopeo.inspect_raw(&d, &format!("{repo}@{}", image.digest()));
+        assert_eq!(raw, image.manifest);
+    }
+
+    // skopeo resolves the index to the platform it is asked for.
+    let reference = format!("docker://{}/{repo}:2.0", d.host());
+    for arch in ["amd64", "arm64"] {
+        let image = multi.image(arch);
+        let info = skopeo.json_with(
+            &d,
+            &["--override-arch", arch, "--override-os", "linux"],
+            &["inspect", "--tls-verify=false", &reference],
+        );
+        assert_eq!(info["Architecture"], arch, "{info}");
+        assert_eq!(info["Os"], "linux", "{info}");
+        assert_eq!(info["Layers"], json!(image.layer_digests()), "{info}");
+        let config = skopeo.ok_with(
+            &d,
+            &["--override-arch", arch, "--override-os", "linux"],
+            &[
+                "inspect",
+                "--tls-verify=false",
+                "--config",
+                "--raw",
+                &reference,
+            ],
+        );
+        assert_eq!(config, image.config, "{arch} config");
+    }
+
+    // --all brings back the index under the same digest, and both platforms.
+    let pulled = work.path().join("pulled");
+    skopeo.pull(
+        &d,
+        &format!("{repo}:2.0"),
+        &format!("oci:{}:2.0", pulled.display()),
+        true,
+    );
+    let desc = layout_ref(&pulled, "2.0");
+    assert_eq!(desc["digest"], multi.digest(), "{desc}");
+    assert_eq!(desc["mediaType"], MEDIA_INDEX, "{desc}");
+    assert_eq!(layout_blob(&pulled, &multi.digest()), multi.index);
+    for image in &multi.images {
+        assert_layout_holds_image(&pulled, image);
+    }
+
+    d.stop();
+}
+
+/// Three tags of one repository (and one of a sibling) list as exactly those three.
+#[test]
+fn list_tags_shows_exactly_the_pushed_tags() {
+    let mut rng = seeded_rng("list_tags_shows_exactly_the_pushed_tags");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let images: Vec<Image> = (0..3).map(|_| Image::random(&mut rng, "amd64")).collect();
+    let tags = ["1.0", "1.1", "latest"];
+    let src = work.path().join("src");
+    let refs: Vec<(&str, &Image)> = tags.iter().copied().zip(images.iter()).collect();
+    write_image_layout(&src, &refs);
+
+    for tag in tags {
+        skopeo.push(&d, &src, tag, &format!("listing/app:{tag}"), false);
+    }
+    // A sibling whose name extends this one's must not leak into its listing.
+    skopeo.push(&d, &src, "1.0", "listing/app-extra:other", false);
+
+    let listed: BTreeSet<String> = skopeo.list_tags(&d, "listing/app").into_iter().collect();
+    let expected: BTreeSet<String> = tags.iter().map(|t| t.to_string()).collect();
+    assert_eq!(listed, expected);
+    assert_eq!(skopeo.list_tags(&d, "listing/app-extra"), vec!["other"]);
+
+    // The registry API agrees, and each tag names its own image.
+    let r = send("GET", &d.url("/v2/listing/app/tags/list"), &[], b"");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["tags"], json!(tags), "{}", r.json());
+    for (tag, image) in &refs {
+        let raw = skopeo.inspect_raw(&d, &format!("listing/app:{tag}"));
+        assert_eq!(sha256_digest(&raw), image.digest(), "tag {tag}");
+    }
+
+    d.stop();
+}
+
+/// Deleting by digest and by tag (which skopeo resolves to the digest) removes the manifest:
+/// inspect fails, the API answers 404, the tags are gone, and the untouched image survives.
+#[test]
+fn delete_by_digest_and_by_tag() {
+    let mut rng = seeded_rng("delete_by_digest_and_by_tag");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let images: Vec<Image> = (0..3).map(|_| Image::random(&mut rng, "amd64")).collect();
+    let tags = ["a", "b", "c"];
+    let src = work.path().join("src");
+    let refs: Vec<(&str, &Image)> = tags.iter().copied().zip(images.iter()).collect();
+    write_image_layout(&src, &refs);
+    let repo = "deletions/app";
+    for tag in tags {
+        skopeo.push(&d, &src, tag, &format!("{repo}:{tag}"), false);
+    }
+    let host = d.host();
+    let docker = |reference: &str| format!("docker://{host}/{reference}");
+
+    // By digest.
+    let a = &images[0];
+    let a_ref = docker(&format!("{repo}@{}", a.digest()));
+    skopeo.ok(&d, &["delete", "--tls-verify=false", &a_ref]);
+    let err = skopeo.fails(&d, &["inspect", "--tls-verify=false", "--raw", &a_ref]);
+    assert!(
+        err.contains("manifest unknown"),
+        "inspect after delete: {err}"
+    );
+    let r = registry_manifest(&d, repo, &a.digest());
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error_code(), "MANIFEST_UNKNOWN");
+    assert_eq!(registry_manifest(&d, repo, "a").status, 404);
+    skopeo.fails(
+        &d,
+        &[
+            "inspect",
+            "--tls-verify=false",
+            &docker(&format!("{repo}:a")),
+        ],
+    );
+    // A second delete of the same digest is an error, not a silent success.
+    skopeo.fails(&d, &["delete", "--tls-verify=false", &a_ref]);
+
+    // By tag.
+    let b = &images[1];
+    let b_tag = docker(&format!("{repo}:b"));
+    skopeo.ok(&d, &["delete", "--tls-verify=false", &b_tag]);
+    let err = skopeo.fails(&d, &["inspect", "--tls-verify=false", "--raw", &b_tag]);
+    assert!(
+        err.contains("manifest unknown"),
+        "inspect after delete: {err}"
+    );
+    let r = registry_manifest(&d, repo, &b.digest());
+    assert_eq!(r.status, 404);
+    assert_eq!(r.error_code(), "MANIFEST_UNKNOWN");
+
+    // What was not deleted is whole.
+    let c = &images[2];
+    assert_eq!(skopeo.list_tags(&d, repo), vec!["c"]);
+    assert_eq!(skopeo.inspect_raw(&d, &format!("{repo}:c")), c.manifest);
+    let pulled = work.path().join("pulled");
+    skopeo.pull(
+        &d,
+        &format!("{repo}:c"),
+        &format!("oci:{}:c", pulled.display()),
+        false,
+    );
+    assert_layout_holds_image(&pulled, c);
+
+    d.stop();
+}
+
+/// Registry → registry within one daemon: skopeo mounts the layers from the source repository
+/// instead of uploading them again, and the copy is identical.
+#[test]
+fn copy_between_repositories_mounts_blobs() {
+    let mut rng = seeded_rng("copy_between_repositories_mounts_blobs");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = Image::random(&mut rng, "amd64");
+    let src = work.path().join("src");
+    write_image_layout(&src, &[("1", &image)]);
+    skopeo.push(&d, &src, "1", "mounts/a:1", false);
+
+    let before = access_log(&d).len();
+    let from = format!("docker://{}/mounts/a:1", d.host());
+    let to = format!("docker://{}/mounts/b:1", d.host());
+    skopeo.ok(
+        &d,
+        &[
+            "copy",
+            "--quiet",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &from,
+            &to,
+        ],
+    );
+
+    assert_eq!(skopeo.inspect_raw(&d, "mounts/b:1"), image.manifest);
+    let r = registry_manifest(&d, "mounts/b", &image.digest());
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, image.manifest);
+    for layer in image.layer_digests() {
+        let r = send(
+            "GET",
+            &d.url(&format!("/v2/mounts/b/blobs/{layer}")),
+            &[],
+            b"",
+        );
+        assert_eq!(r.status, 200, "layer {layer} in mounts/b");
+        assert_eq!(sha256_digest(&r.body), layer);
+    }
+
+    // The copy's requests to the destination: each layer was mounted (a POST to its uploads
+    // answered 201 at once) and no layer bytes were uploaded (no PATCH).
+    let copy: Vec<Access> = access_log(&d).split_off(before);
+    eprintln!("DEBUG {copy:#?}");
+    let uploads = "/v2/mounts/b/blobs/uploads/";
+    let mounted = copy
+        .iter()
+        .filter(|a| a.method == "POST" && a.path == uploads && a.status == 201)
+        .count();
+    let patched = copy
+        .iter()
+        .filter(|a| a.method == "PATCH" && a.path.starts_with(uploads))
+        .count();
+    assert!(
+        mounted >= image.layers.len(),
+        "{mounted} mounts for {} layers; the copy's requests:\n{copy:#?}",
+        image.layers.len()
+    );
+    assert!(
+        patched <= 1,
+        "{patched} PATCH uploads to mounts/b (at most the config may be uploaded):\n{copy:#?}"
+    );
+
+    d.stop();
+}

@@ -59,11 +59,7 @@ fn sigterm_lets_an_in_flight_upload_finish_and_exits_zero() {
     let status = read_status_line(&mut stream);
     assert!(status.contains(" 201 "), "in-flight upload got {status:?}");
     daemon.stop();
-    let stored = daemon.data_path(&format!(
-        "blobs/sha256/{}/{}",
-        &digest[7..9],
-        &digest[7..]
-    ));
+    let stored = daemon.data_path(&format!("blobs/sha256/{}/{}", &digest[7..9], &digest[7..]));
     assert_eq!(std::fs::read(stored).expect("blob stored"), blob);
 }
 
@@ -84,7 +80,10 @@ fn idle_upload_sessions_expire_with_their_files() {
     );
     assert_eq!(r.status, 202);
     let file = daemon.data_path(&format!("uploads/{id}"));
-    assert!(file.exists(), "session file exists while the session is alive");
+    assert!(
+        file.exists(),
+        "session file exists while the session is alive"
+    );
     std::thread::sleep(Duration::from_millis(3500));
     let r = send("GET", &daemon.url(&location), &[], &[]);
     assert_eq!(r.status, 404, "expired session still answers");
@@ -108,7 +107,12 @@ fn sessions_work_from_every_shard() {
             &[("Content-Range", &range)],
             chunk,
         );
-        assert_eq!(r.status, 202, "chunk {i}: {:?}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            202,
+            "chunk {i}: {:?}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
     let digest = sha256_digest(&blob);
     let r = send(
@@ -121,11 +125,17 @@ fn sessions_work_from_every_shard() {
     let log = daemon.log();
     for shard in ["shard=0", "shard=1"] {
         assert!(
-            log.lines().any(|l| l.contains("method=PATCH") && l.contains(shard)),
+            log.lines()
+                .any(|l| l.contains("method=PATCH") && l.contains(shard)),
             "no PATCH was served by {shard}"
         );
     }
-    let r = send("GET", &daemon.url(&format!("/v2/spread/blobs/{digest}")), &[], &[]);
+    let r = send(
+        "GET",
+        &daemon.url(&format!("/v2/spread/blobs/{digest}")),
+        &[],
+        &[],
+    );
     assert_eq!(r.body, blob);
     daemon.stop();
 }

@@ -153,10 +153,6 @@ async fn run_shard(
 ) {
     // glommio's listener sets SO_REUSEPORT, so every shard binds the same address and the
     // kernel spreads connections across them.
-    if let Err(e) = registry.blob_store().prepare_executor().await {
-        let _ = bound.send(Err(e));
-        return;
-    }
     let listener = match glommio::net::TcpListener::bind(listen) {
         Ok(listener) => listener,
         Err(e) => {

@@ -35,6 +35,7 @@ pub struct AppendWriter {
 impl AppendWriter {
     /// Creates (or truncates) `path` and appends from offset 0.
     pub async fn create(path: &Path, buffer_bytes: usize) -> io::Result<AppendWriter> {
+        super::probe::ensure_probed(path.parent().unwrap_or(Path::new("."))).await?;
         let file = OpenOptions::new()
             .write(true)
             .read(true)
@@ -48,6 +49,7 @@ impl AppendWriter {
     /// Opens an existing `path` and appends from `offset`; bytes past `offset` (a write that
     /// was never acknowledged) are overwritten and cut off by `finish`.
     pub async fn resume(path: &Path, offset: u64, buffer_bytes: usize) -> io::Result<AppendWriter> {
+        super::probe::ensure_probed(path.parent().unwrap_or(Path::new("."))).await?;
         let file = OpenOptions::new()
             .write(true)
             .read(true)
@@ -185,6 +187,139 @@ impl AppendWriter {
         let _ = self.wait_in_flight().await;
         if let Ok(file) = Rc::try_unwrap(self.file) {
             let _ = file.close().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Runs `f` on a glommio executor with a modest registered-memory budget (the locked-memory
+    /// limit on CI machines is 8 MiB).
+    pub(crate) fn on_executor<T: Send + 'static>(
+        f: impl FnOnce() -> std::pin::Pin<Box<dyn std::future::Future<Output = T>>> + Send + 'static,
+    ) -> T {
+        glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(256 << 10)
+            .spawn(move || f())
+            .expect("executor")
+            .join()
+            .expect("join")
+    }
+
+    /// Appends `pieces` to a new file, stopping and resuming (a new writer from the recorded
+    /// length) after every piece listed in `resume_after`; returns the file's bytes.
+    fn check(pieces: Vec<Vec<u8>>, resume_after: Vec<usize>, buffer_bytes: usize) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("upload");
+        let expected: Vec<u8> = pieces.concat();
+        let written = on_executor({
+            let path = path.clone();
+            move || {
+                Box::pin(async move {
+                    let mut writer = AppendWriter::create(&path, buffer_bytes)
+                        .await
+                        .expect("create");
+                    for (i, piece) in pieces.iter().enumerate() {
+                        writer.write(piece).await.expect("write");
+                        if resume_after.contains(&i) {
+                            let len = writer.finish().await.expect("finish");
+                            writer = AppendWriter::resume(&path, len, buffer_bytes)
+                                .await
+                                .expect("resume");
+                        }
+                    }
+                    writer.finish().await.expect("finish")
+                })
+            }
+        });
+        assert_eq!(written, expected.len() as u64);
+        let on_disk = std::fs::read(&path).expect("read back");
+        assert_eq!(on_disk.len(), expected.len());
+        assert!(
+            on_disk == expected,
+            "file content differs from what was appended"
+        );
+    }
+
+    #[test]
+    fn empty_file() {
+        check(vec![], vec![], 4096);
+    }
+
+    #[test]
+    fn exact_buffer_multiples_and_unaligned_tails() {
+        check(vec![vec![1; 8192]], vec![], 4096);
+        check(vec![vec![2; 8193]], vec![], 4096);
+        check(
+            vec![vec![3; 100], vec![4; 5000], vec![5; 3]],
+            vec![0, 1],
+            4096,
+        );
+    }
+
+    #[test]
+    fn bytes_past_the_resume_offset_are_cut_off() {
+        // A write that was never acknowledged leaves bytes past the recorded offset; resuming
+        // at the offset must overwrite and truncate them.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("upload");
+        on_executor({
+            let path = path.clone();
+            move || {
+                Box::pin(async move {
+                    let mut w = AppendWriter::create(&path, 4096).await.expect("create");
+                    w.write(&[7; 6000]).await.expect("write");
+                    w.finish().await.expect("finish");
+                    let mut w = AppendWriter::resume(&path, 1000, 4096)
+                        .await
+                        .expect("resume");
+                    w.write(&[9; 10]).await.expect("write");
+                    w.finish().await.expect("finish")
+                })
+            }
+        });
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(bytes.len(), 1010);
+        assert!(bytes[..1000].iter().all(|b| *b == 7));
+        assert!(bytes[1000..].iter().all(|b| *b == 9));
+    }
+
+    #[test]
+    fn resume_past_the_end_of_the_file_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("upload");
+        let err = on_executor({
+            let path = path.clone();
+            move || {
+                Box::pin(async move {
+                    let mut w = AppendWriter::create(&path, 4096).await.expect("create");
+                    w.write(&[1; 10]).await.expect("write");
+                    w.finish().await.expect("finish");
+                    AppendWriter::resume(&path, 5000, 4096).await.err()
+                })
+            }
+        });
+        assert!(err.is_some(), "resuming beyond the file's bytes must fail");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn any_split_and_resume_pattern_round_trips(
+            sizes in proptest::collection::vec(0usize..20_000, 0..8),
+            resume_mask in any::<u8>(),
+            seed in any::<u8>(),
+        ) {
+            let pieces: Vec<Vec<u8>> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (0..*n).map(|j| (j as u8).wrapping_mul(31).wrapping_add(i as u8 ^ seed)).collect())
+                .collect();
+            let resume_after = (0..8).filter(|i| resume_mask & (1 << i) != 0).collect();
+            check(pieces, resume_after, 8192);
         }
     }
 }

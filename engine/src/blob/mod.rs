@@ -20,6 +20,7 @@
 //!   keep memory bounded by their buffer sizes, whatever the blob's size.
 
 mod append;
+mod probe;
 mod read;
 
 use std::io;
@@ -35,11 +36,7 @@ pub use read::BlobFile;
 pub struct BlobStore {
     blobs_dir: PathBuf,
     uploads_dir: PathBuf,
-    probe_file: PathBuf,
 }
-
-/// Size of the file each shard reads once to settle whether the disk supports polled I/O.
-const PROBE_FILE_BYTES: usize = 64 << 10;
 
 impl BlobStore {
     /// Creates the layout's directories if missing. Blocking: call at start-up, before the
@@ -49,29 +46,10 @@ impl BlobStore {
         let uploads_dir = data_dir.join("uploads");
         std::fs::create_dir_all(&blobs_dir)?;
         std::fs::create_dir_all(&uploads_dir)?;
-        let probe_file = data_dir.join("iopoll.probe");
-        if std::fs::metadata(&probe_file).map_or(true, |m| m.len() < PROBE_FILE_BYTES as u64) {
-            std::fs::write(&probe_file, vec![0u8; PROBE_FILE_BYTES])?;
-        }
         Ok(BlobStore {
             blobs_dir,
             uploads_dir,
-            probe_file,
         })
-    }
-
-    /// Must run on each executor before it touches any other file of the store.
-    ///
-    /// Why: glommio decides per thread and device whether to use the polled (IOPOLL) ring by
-    /// reading the first block of the first file it opens. If that file is empty — a new
-    /// upload — the read "succeeds" without touching the device, polled I/O is wrongly
-    /// enabled, and every later read of real data fails with EOPNOTSUPP on devices without
-    /// poll queues (virtio disks, for one). Opening a file that holds data first makes the
-    /// probe tell the truth.
-    pub async fn prepare_executor(&self) -> io::Result<()> {
-        let file = glommio::io::DmaFile::open(&self.probe_file).await?;
-        file.close().await?;
-        Ok(())
     }
 
     pub fn uploads_dir(&self) -> &Path {
@@ -152,7 +130,7 @@ impl BlobStore {
 
     /// Opens a stored blob for reading.
     pub async fn open_blob(&self, digest: &Digest) -> io::Result<BlobFile> {
-        BlobFile::open(&self.blob_path(digest)).await
+        BlobFile::open(&self.blob_path(digest), &self.uploads_dir).await
     }
 
     /// Names of the files in `uploads/`. Blocking directory walk: for start-up and background

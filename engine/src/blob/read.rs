@@ -13,7 +13,9 @@ pub struct BlobFile {
 }
 
 impl BlobFile {
-    pub(super) async fn open(path: &Path) -> io::Result<BlobFile> {
+    /// `scratch_dir` is where a first use on this thread may write its probe file.
+    pub(super) async fn open(path: &Path, scratch_dir: &Path) -> io::Result<BlobFile> {
+        super::probe::ensure_probed(scratch_dir).await?;
         let file = DmaFile::open(path).await?;
         let size = file.file_size().await?;
         Ok(BlobFile { file, size })

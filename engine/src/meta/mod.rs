@@ -213,3 +213,135 @@ pub(crate) fn encode_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     // with string keys.
     serde_json::to_vec(value).expect("metadata records serialise")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    enum JobError {
+        #[error("refused")]
+        Refused,
+        #[error(transparent)]
+        Meta(#[from] MetaError),
+    }
+
+    fn open() -> (tempfile::TempDir, Meta) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Meta::open(&dir.path().join("meta"), &MetaOptions::default()).expect("open");
+        (dir, meta)
+    }
+
+    #[test]
+    fn a_refused_job_writes_nothing() {
+        let (_dir, meta) = open();
+        let result = meta.write_blocking(|ctx| -> Result<(), JobError> {
+            ctx.put_raw(schema::CF_TAGS, b"k", b"v");
+            Err(JobError::Refused)
+        });
+        assert!(matches!(result, Err(JobError::Refused)));
+        assert_eq!(meta.get_raw(schema::CF_TAGS, b"k").expect("read"), None);
+    }
+
+    /// Check-then-write inside one job is atomic: many threads each claim a counter value by
+    /// reading it and writing value+1; no two may see the same value.
+    #[test]
+    fn jobs_are_serialised_so_checks_see_earlier_writes() {
+        let (_dir, meta) = open();
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let meta = meta.clone();
+                std::thread::spawn(move || {
+                    (0..50)
+                        .map(|_| {
+                            meta.write_blocking(|ctx| -> Result<u64, JobError> {
+                                let current = ctx
+                                    .get_raw(schema::CF_REPOS, b"counter")?
+                                    .map(|v| u64::from_le_bytes(v.try_into().expect("8 bytes")))
+                                    .unwrap_or(0);
+                                ctx.put_raw(
+                                    schema::CF_REPOS,
+                                    b"counter",
+                                    &(current + 1).to_le_bytes(),
+                                );
+                                Ok(current)
+                            })
+                            .expect("write")
+                        })
+                        .collect::<Vec<u64>>()
+                })
+            })
+            .collect();
+        let mut seen: Vec<u64> = threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("thread"))
+            .collect();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..400).collect::<Vec<u64>>());
+    }
+
+    #[test]
+    fn a_full_queue_is_reported_not_blocked_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let meta = Meta::open(
+            &dir.path().join("meta"),
+            &MetaOptions {
+                write_queue_max: 1,
+                write_group_max: 1,
+                ..MetaOptions::default()
+            },
+        )
+        .expect("open");
+        // Block the writer inside a job, then fill the queue.
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let meta = meta.clone();
+            std::thread::spawn(move || {
+                meta.write_blocking(move |_| -> Result<(), JobError> {
+                    let _ = release_rx.recv();
+                    Ok(())
+                })
+            })
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let queued = {
+            let meta = meta.clone();
+            std::thread::spawn(move || meta.write_blocking(|_| -> Result<(), JobError> { Ok(()) }))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let overflow = meta.write_blocking(|_| -> Result<(), JobError> { Ok(()) });
+        assert!(
+            matches!(
+                overflow,
+                Err(JobError::Meta(MetaError::Overloaded { max: 1 }))
+            ),
+            "{overflow:?}"
+        );
+        release_tx.send(()).expect("release");
+        blocker.join().expect("join").expect("blocker");
+        queued.join().expect("join").expect("queued");
+    }
+
+    #[test]
+    fn prefix_scans_page_in_key_order() {
+        let (_dir, meta) = open();
+        meta.write_blocking(|ctx| -> Result<(), JobError> {
+            for key in ["a\0x", "a\0y", "a\0z", "a/b\0x", "b\0x"] {
+                ctx.put_raw(schema::CF_TAGS, key.as_bytes(), b"");
+            }
+            Ok(())
+        })
+        .expect("write");
+        let keys = |after: Option<&[u8]>, limit| -> Vec<String> {
+            meta.scan_prefix(schema::CF_TAGS, b"a\0", after, limit)
+                .expect("scan")
+                .into_iter()
+                .map(|(k, _)| String::from_utf8(k).expect("utf8"))
+                .collect()
+        };
+        assert_eq!(keys(None, 10), ["x", "y", "z"]);
+        assert_eq!(keys(None, 2), ["x", "y"]);
+        assert_eq!(keys(Some(b"x"), 10), ["y", "z"]);
+        assert_eq!(keys(Some(b"z"), 10), Vec::<String>::new());
+    }
+}

@@ -460,12 +460,35 @@ impl Appender {
     /// moves them into the blob store, then records the blob and links it to the repository.
     /// On a digest mismatch the upload is discarded.
     pub async fn finish(mut self, expected: &Digest) -> Result<u64, RegistryError> {
+        let session = self.session.take();
+        let result = self.finish_inner(expected, session.as_ref()).await;
+        if let (Err(e), Some(session)) = (&result, &session) {
+            match e {
+                // The bytes were wrong: the session is over.
+                RegistryError::DigestMismatch { .. } => {
+                    let _ = self.uploads.cancel(&self.repo, &session.id).await;
+                }
+                // Anything else (i/o, overload): keep the session for a retry, unleased.
+                _ => {
+                    self.uploads
+                        .release(&session.id, &session.lease, None)
+                        .await
+                }
+            }
+        }
+        result
+    }
+
+    async fn finish_inner(
+        &mut self,
+        expected: &Digest,
+        session: Option<&Session>,
+    ) -> Result<u64, RegistryError> {
         let (Some(writer), Some(hasher)) = (self.writer.take(), self.hasher.take()) else {
             return Err(RegistryError::Corrupted {
                 what: "finish after end".into(),
             });
         };
-        let session = self.session.take();
         let uploads = self.uploads.clone();
         let actual = if expected.algorithm() == hasher.algorithm() {
             Some(hasher.finish())
@@ -481,9 +504,7 @@ impl Appender {
             None => rehash(&path, expected.algorithm()).await?,
         };
         if &actual != expected {
-            if let Some(session) = &session {
-                let _ = uploads.cancel(&self.repo, &session.id).await;
-            } else {
+            if session.is_none() {
                 uploads.store.remove_upload_file(&self.file_name).await?;
             }
             return Err(RegistryError::DigestMismatch {
@@ -494,7 +515,7 @@ impl Appender {
         uploads.store.commit(&path, expected).await?;
         let now = uploads.clock.now_ms();
         let (repo, digest) = (self.repo.clone(), expected.clone());
-        let session_key = session.as_ref().map(|s| s.id.as_str().as_bytes().to_vec());
+        let session_key = session.map(|s| s.id.as_str().as_bytes().to_vec());
         uploads
             .meta
             .write(move |ctx| -> Result<(), RegistryError> {
