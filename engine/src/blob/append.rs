@@ -203,7 +203,7 @@ mod tests {
     ) -> T {
         glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
             .io_memory(256 << 10)
-            .spawn(move || f())
+            .spawn(f)
             .expect("executor")
             .join()
             .expect("join")
