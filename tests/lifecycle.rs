@@ -223,3 +223,19 @@ fn configuration_reference_matches_the_code() {
         );
     }
 }
+
+#[test]
+fn open_upload_sessions_are_limited() {
+    let mut daemon = Daemon::start_with_config("[uploads]\nsessions_max = 3\n");
+    for _ in 0..3 {
+        let r = send("POST", &daemon.url("/v2/many/blobs/uploads/"), &[], &[]);
+        assert_eq!(r.status, 202);
+    }
+    let r = send("POST", &daemon.url("/v2/many/blobs/uploads/"), &[], &[]);
+    assert_eq!(r.status, 429, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.error_code(), "TOOMANYREQUESTS");
+    assert!(r.header("retry-after").is_some());
+    // Monolithic pushes open no session and still work.
+    support::push_blob(&daemon, "many", b"still fine");
+    daemon.stop();
+}

@@ -121,6 +121,8 @@ pub struct UploadsConfig {
     pub session_idle_ttl_s: u64,
     /// How often the expiry sweep runs.
     pub expiry_sweep_interval_s: u64,
+    /// Open upload sessions (approximately counted) before new ones get 429.
+    pub sessions_max: u64,
 }
 
 impl Default for UploadsConfig {
@@ -128,6 +130,7 @@ impl Default for UploadsConfig {
         Self {
             session_idle_ttl_s: 24 * 3600,
             expiry_sweep_interval_s: 600,
+            sessions_max: 100_000,
         }
     }
 }

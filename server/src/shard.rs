@@ -52,6 +52,7 @@ pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
             blob_bytes_max: config.limits.blob_bytes_max,
             session_idle_ttl_ms: config.uploads.session_idle_ttl_s.saturating_mul(1000),
             write_buffer_bytes: config.storage.upload_write_buffer_bytes,
+            sessions_max: config.uploads.sessions_max,
         },
     );
     Ok(Registry::new(

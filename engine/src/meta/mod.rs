@@ -160,6 +160,14 @@ impl Reader {
         }
     }
 
+    /// RocksDB's estimate of the number of keys in a column family; cheap, approximate.
+    pub fn estimate_keys(&self, cf: &str) -> Result<u64, MetaError> {
+        Ok(self
+            .db
+            .property_int_value_cf(self.cf(cf), "rocksdb.estimate-num-keys")?
+            .unwrap_or(0))
+    }
+
     pub fn contains(&self, cf: &str, key: &[u8]) -> Result<bool, MetaError> {
         Ok(self.db.get_pinned_cf(self.cf(cf), key)?.is_some())
     }

@@ -73,6 +73,8 @@ pub struct UploadLimits {
     pub session_idle_ttl_ms: u64,
     /// Size of the aligned write buffer of one upload stream.
     pub write_buffer_bytes: usize,
+    /// Open sessions (approximately counted) before new ones are refused.
+    pub sessions_max: u64,
 }
 
 impl Default for UploadLimits {
@@ -81,6 +83,7 @@ impl Default for UploadLimits {
             blob_bytes_max: 16 << 30,
             session_idle_ttl_ms: 24 * 3600 * 1000,
             write_buffer_bytes: 1 << 20,
+            sessions_max: 100_000,
         }
     }
 }
@@ -119,6 +122,12 @@ impl Uploads {
 
     /// Opens a new session for `repo`: an empty data file, then its record.
     pub async fn start(&self, repo: &RepoName) -> Result<UploadStatus, RegistryError> {
+        if self.meta.estimate_keys(schema::CF_UPLOADS)? >= self.limits.sessions_max {
+            return Err(RegistryError::Overloaded(format!(
+                "{} upload sessions are open",
+                self.limits.sessions_max
+            )));
+        }
         let id = UploadId::new();
         AppendWriter::create(
             &self.store.upload_path(id.as_str()),
