@@ -7,11 +7,15 @@
 //! **Architecture Invariant:** the engine knows nothing about HTTP, authentication or JSON error
 //! bodies. It returns typed errors; the server decides what a client sees.
 
+#[cfg(feature = "storage")]
 pub mod blob;
 pub mod clock;
+#[cfg(feature = "storage")]
 pub mod meta;
 pub mod oci;
+#[cfg(feature = "storage")]
 pub mod registry;
+#[cfg(feature = "storage")]
 pub mod upload;
 
 pub use clock::{Clock, SystemClock};
