@@ -14,6 +14,7 @@ use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use crate::config::Config;
+pub(crate) use crate::http::body::json_response;
 use crate::http::body::ResponseBody;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::router::{self, Endpoint, RouteError};
@@ -137,19 +138,6 @@ pub(crate) fn query_value<'q>(pairs: &'q [(String, String)], key: &str) -> Optio
 
 pub(crate) fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-pub(crate) fn json_response(status: StatusCode, body: Vec<u8>) -> Response<ResponseBody> {
-    let len = body.len();
-    let mut response = Response::new(ResponseBody::full(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
-    response
 }
 
 pub(crate) fn empty_response(status: StatusCode) -> Response<ResponseBody> {

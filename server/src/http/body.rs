@@ -158,6 +158,20 @@ impl Body for Tracked {
     }
 }
 
+/// A JSON response with its `Content-Type` and `Content-Length`.
+pub fn json_response(status: http::StatusCode, body: Vec<u8>) -> http::Response<ResponseBody> {
+    let len = body.len();
+    let mut response = http::Response::new(ResponseBody::full(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
+    response
+}
+
 /// Reads a whole request body of at most `max` bytes; larger bodies get 413.
 pub async fn read_limited(body: Incoming, max: u64) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();

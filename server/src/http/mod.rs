@@ -112,16 +112,8 @@ async fn handle(ctx: &ShardContext, req: Request<Incoming>) -> Response<Response
 }
 
 fn error_response(error: ApiError) -> Response<ResponseBody> {
-    let body = error.body();
-    let len = body.len();
-    let mut response = Response::new(ResponseBody::full(body));
-    *response.status_mut() = error.status;
+    let mut response = body::json_response(error.status, error.body());
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     for (name, value) in error.headers {
         headers.insert(name, value);
     }
