@@ -70,6 +70,7 @@ pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains and returns.
 pub fn serve(config: Config) -> anyhow::Result<()> {
+    exit_on_panic();
     let registry = open_registry(&config)?;
     let orphans = registry
         .uploads()
@@ -142,6 +143,18 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A panic is a bug. A shard that died would leave the daemon half alive (its listener gone,
+/// its tasks dropped mid-request), so any panic on any thread ends the process, to be
+/// restarted by its supervisor with state recovered from disk.
+fn exit_on_panic() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "a thread panicked; exiting");
+        default_hook(info);
+        std::process::exit(101);
+    }));
 }
 
 async fn run_shard(

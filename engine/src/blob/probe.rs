@@ -12,9 +12,12 @@ use std::collections::HashSet;
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Bytes in the probe file: more than any device's logical block.
 const PROBE_FILE_BYTES: usize = 64 << 10;
+
+static PROBE_SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     static PROBED_DEVICES: RefCell<HashSet<u64>> = RefCell::new(HashSet::new());
@@ -27,11 +30,10 @@ pub(super) async fn ensure_probed(dir: &Path) -> io::Result<()> {
     if PROBED_DEVICES.with(|p| p.borrow().contains(&device)) {
         return Ok(());
     }
-    let thread_tag = format!("{:?}", std::thread::current().id())
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect::<String>();
-    let probe = dir.join(format!(".iopoll-probe-{}-{thread_tag}", std::process::id()));
+    // A name of its own for every call: two requests on one thread may both get here before
+    // either marks the device probed, and neither may remove the other's file.
+    let n = PROBE_SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    let probe = dir.join(format!(".iopoll-probe-{}-{n}", std::process::id()));
     std::fs::write(&probe, vec![0u8; PROBE_FILE_BYTES])?;
     let opened = glommio::io::DmaFile::open(&probe).await;
     let _ = std::fs::remove_file(&probe);

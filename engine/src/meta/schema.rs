@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! cf "repos"          <repo>                              -> RepoRecord (json)
-//! cf "tags"           <repo> 0x00 <tag>                   -> <digest> (utf-8)
+//! cf "tags"           <repo> 0x00 <folded tag> 0x00 <tag> -> <digest> (utf-8)
 //! cf "manifests"      <repo> 0x00 <digest>                -> ManifestLink (json)
 //! cf "manifest_bytes" <digest>                            -> exact manifest bytes as pushed
 //! cf "blobs"          <digest>                            -> BlobRecord (json)
@@ -19,6 +19,10 @@
 //! repository's rows, in the lexical order of what follows (`a` sorts before `a/b`, and
 //! `a 0x00 …` before `a/b 0x00 …`). A namespace is the first component of a repository name,
 //! so a later `namespaces` family keys on that component without rewriting these keys.
+//!
+//! Tags are listed in "lexical order (i.e. case-insensitive alphanumeric order)", as the
+//! distribution spec puts it, so a tag's key leads with its ASCII-lowercased form and then the
+//! tag itself, which orders tags differing only in case and keeps the key unique.
 
 use serde::{Deserialize, Serialize};
 
@@ -62,7 +66,25 @@ pub fn repo_key(repo: &RepoName, part: &str) -> Vec<u8> {
 }
 
 pub fn tag_key(repo: &RepoName, tag: &Tag) -> Vec<u8> {
-    repo_key(repo, tag.as_str())
+    let mut key = repo_prefix(repo);
+    key.extend_from_slice(&tag_sort_suffix(tag.as_str()));
+    key
+}
+
+/// `<folded tag> 0x00 <tag>`: the part of a tag key after the repository prefix. Also the seek
+/// position for `last`, which need not be a valid tag.
+pub fn tag_sort_suffix(tag: &str) -> Vec<u8> {
+    let mut suffix = Vec::with_capacity(tag.len() * 2 + 1);
+    suffix.extend(tag.bytes().map(|b| b.to_ascii_lowercase()));
+    suffix.push(SEP);
+    suffix.extend_from_slice(tag.as_bytes());
+    suffix
+}
+
+/// The tag in a tag key's suffix (see [`tag_sort_suffix`]).
+pub fn tag_from_suffix(suffix: &[u8]) -> Option<&[u8]> {
+    let at = suffix.iter().position(|b| *b == SEP)?;
+    Some(&suffix[at + 1..])
 }
 
 pub fn manifest_key(repo: &RepoName, digest: &Digest) -> Vec<u8> {
@@ -175,28 +197,33 @@ mod tests {
         // "a" must not select rows of "a/b" or "ab".
         let a = repo_prefix(&repo("a"));
         assert!(!repo_key(&repo("a/b"), "t").starts_with(&a));
+        assert!(tag_key(&repo("a"), &Tag::parse("T").expect("tag")).starts_with(&a));
         assert!(!repo_key(&repo("ab"), "t").starts_with(&a));
         assert!(repo_key(&repo("a"), "t").starts_with(&a));
     }
 
     proptest! {
-        // Key order within a repository is the lexical order of the tags, which is what the
-        // tags list promises and what `last` pagination seeks on.
+        // Key order within a repository is the case-insensitive order of the tags (ties
+        // broken by the exact bytes), which is what the tags list promises and what `last`
+        // pagination seeks on; and the tag comes back out of its key.
         #[test]
-        fn tag_key_order_matches_tag_order(a in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}",
-                                           b in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}") {
+        fn tag_key_order_is_case_insensitive_tag_order(a in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}",
+                                                       b in "[a-zA-Z0-9_][a-zA-Z0-9._-]{0,20}") {
             let r = repo("ns/app");
             let ka = tag_key(&r, &Tag::parse(&a).expect("tag"));
             let kb = tag_key(&r, &Tag::parse(&b).expect("tag"));
-            prop_assert_eq!(ka.cmp(&kb), a.as_bytes().cmp(b.as_bytes()));
+            let fold = |s: &str| (s.to_ascii_lowercase(), s.to_owned());
+            prop_assert_eq!(ka.cmp(&kb), fold(&a).cmp(&fold(&b)));
+            let prefix = repo_prefix(&r);
+            prop_assert_eq!(tag_from_suffix(&ka[prefix.len()..]), Some(a.as_bytes()));
         }
 
         // Repositories sort in key order the way their names sort, so the catalog is a scan.
         #[test]
         fn repo_prefix_order_matches_name_order(a in "[a-z0-9]{1,6}(/[a-z0-9]{1,6}){0,2}",
                                                 b in "[a-z0-9]{1,6}(/[a-z0-9]{1,6}){0,2}") {
-            let ka = tag_key(&repo(&a), &Tag::parse("t").expect("tag"));
-            let kb = tag_key(&repo(&b), &Tag::parse("t").expect("tag"));
+            let ka = manifest_key(&repo(&a), &Digest::sha256_of(b"x"));
+            let kb = manifest_key(&repo(&b), &Digest::sha256_of(b"x"));
             if a != b {
                 prop_assert_eq!(ka.cmp(&kb), a.as_bytes().cmp(b.as_bytes()));
             }

@@ -26,6 +26,7 @@ pub mod digest;
 pub mod manifest;
 pub mod media_type;
 pub mod name;
+pub mod upload_protocol;
 
 pub use self::digest::{Algorithm, Digest, DigestError, DigestHasher};
 pub use self::manifest::{parse_manifest, Descriptor, ManifestError, ParsedManifest};

@@ -402,17 +402,19 @@ impl Registry {
         if !self.repo_exists(repo)? {
             return Err(RegistryError::NameUnknown { repo: repo.clone() });
         }
+        let after = last.map(schema::tag_sort_suffix);
         self.page(
             schema::CF_TAGS,
             &schema::repo_prefix(repo),
             n,
-            last.map(str::as_bytes),
+            after.as_deref(),
+            schema::tag_from_suffix,
         )
     }
 
     /// Repository names in lexical order, at most `n`, after `last`.
     pub fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<Page, RegistryError> {
-        self.page(schema::CF_REPOS, b"", n, last.map(str::as_bytes))
+        self.page(schema::CF_REPOS, b"", n, last.map(str::as_bytes), whole_key)
     }
 
     fn page(
@@ -421,6 +423,7 @@ impl Registry {
         prefix: &[u8],
         n: Option<usize>,
         last: Option<&[u8]>,
+        item_of_key: fn(&[u8]) -> Option<&[u8]>,
     ) -> Result<Page, RegistryError> {
         let limit = n
             .unwrap_or(self.limits.list_page_max)
@@ -431,8 +434,9 @@ impl Registry {
         let more = rows.len() > limit;
         rows.truncate(limit);
         let items = rows
-            .into_iter()
-            .map(|(key, _)| String::from_utf8_lossy(&key).into_owned())
+            .iter()
+            .filter_map(|(key, _)| item_of_key(key))
+            .map(|item| String::from_utf8_lossy(item).into_owned())
             .collect();
         Ok(Page { items, more })
     }
@@ -470,6 +474,11 @@ impl Registry {
             .map(|(k, v)| decode_json(&k, &v).map_err(RegistryError::from))
             .collect()
     }
+}
+
+/// Catalog rows are keyed by the repository name itself.
+fn whole_key(key: &[u8]) -> Option<&[u8]> {
+    Some(key)
 }
 
 /// Checks, inside a writer job, that everything `parsed` references is held by `repo`.
