@@ -1889,6 +1889,11 @@ fn expect_all_created(d: &Daemon, round: &str, outcomes: &[PushOutcome]) {
 
 /// 16 clients push the same blob at once to a freshly started daemon, then again once it is
 /// stored: every push succeeds, the blob is stored as one file, and no upload file is left.
+///
+/// Bug story: the first DMA open on each shard writes a probe file (engine/src/blob/probe.rs).
+/// It was named per thread, so two requests racing on a fresh shard removed each other's probe:
+/// one got a 500, and glommio's `statfs(..).unwrap()` on the vanished file panicked and killed
+/// the shard. Probe files are now unique per call, and a panic exits the whole process.
 #[test]
 fn concurrent_pushes_of_the_same_blob_store_one_file() {
     let mut d = Daemon::start();
