@@ -17,4 +17,11 @@ fi
 
 # Property tests must not write regression files into the tree during CI.
 export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
+
+# Every fuzz target briefly (regression inputs first), so parser regressions surface here.
+# FUZZ_SECONDS=0 skips them. They run first so that cargo's summary ends the output.
+if [ "${FUZZ_SECONDS:-20}" -gt 0 ]; then
+  ./fuzz/run-all.sh "${FUZZ_SECONDS:-20}"
+fi
+
 cargo test --release --workspace --locked 2>&1

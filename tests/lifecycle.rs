@@ -270,3 +270,32 @@ fn small_blob_gets_do_not_wait_for_delayed_acks() {
     );
     daemon.stop();
 }
+
+/// Bug story (found by the `range` fuzz target): `Content-Range: 0-18446744073709551615` was
+/// accepted, and the handler's `end - start + 1` overflowed — a panic, and with panics exiting
+/// the process, one unauthenticated request took the registry down. Now it is a 416.
+#[test]
+fn a_content_range_too_long_for_u64_is_refused_not_fatal() {
+    let mut daemon = Daemon::start();
+    let r = send("POST", &daemon.url("/v2/overflow/blobs/uploads/"), &[], &[]);
+    let location = r.header("location").expect("location").to_owned();
+    let r = send(
+        "PATCH",
+        &daemon.url(&location),
+        &[("Content-Range", "0-18446744073709551615")],
+        b"x",
+    );
+    assert_eq!(r.status, 416, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.error_code(), "BLOB_UPLOAD_INVALID");
+    let r = send(
+        "PUT",
+        &daemon.url(&format!("{location}?digest={}", sha256_digest(b"x"))),
+        &[("Content-Range", "0-18446744073709551615")],
+        b"x",
+    );
+    assert_eq!(r.status, 416);
+    // Still serving, and the session is intact.
+    let r = send("GET", &daemon.url(&location), &[], &[]);
+    assert_eq!(r.status, 204);
+    daemon.stop();
+}

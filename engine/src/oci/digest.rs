@@ -362,6 +362,14 @@ impl DigestHasher {
         if *tag != algorithm.state_tag() {
             return Err(corrupted("it was saved by a hasher for another algorithm"));
         }
+        match hashed_block_bytes(algorithm, body) {
+            Some(n) if n <= SAVED_STATE_BYTES_MAX => {}
+            _ => {
+                return Err(corrupted(
+                    "it claims more bytes hashed than any upload holds",
+                ))
+            }
+        }
         let state = match algorithm {
             Algorithm::Sha256 => {
                 HasherState::Sha256(restore_sha2::<Sha256>(body).map_err(corrupted)?)
@@ -371,6 +379,30 @@ impl DigestHasher {
             }
         };
         Ok(DigestHasher { state })
+    }
+}
+
+/// Most bytes a restored hasher may claim to have hashed: far beyond any upload, far below the
+/// counts at which sha2's length arithmetic overflows.
+///
+/// Bug story (found by the `digest` fuzz target): sha2's `deserialize` accepts any block count,
+/// and a saved state claiming nearly 2^64 blocks made the next `update` or `finish` overflow,
+/// which is a panic with overflow checks on. A state read from disk must give an error instead.
+const SAVED_STATE_BYTES_MAX: u128 = 1 << 60;
+
+/// The bytes of whole blocks a saved sha2 state says were hashed. sha2 0.11 serialises the
+/// core as its state words followed by the block count (u64 for sha256, u128 for sha512), then
+/// the partial block; `saved_state_layout_is_as_expected` pins this.
+fn hashed_block_bytes(algorithm: Algorithm, body: &[u8]) -> Option<u128> {
+    match algorithm {
+        Algorithm::Sha256 => {
+            let count: [u8; 8] = body.get(32..40)?.try_into().ok()?;
+            u128::from(u64::from_le_bytes(count)).checked_mul(64)
+        }
+        Algorithm::Sha512 => {
+            let count: [u8; 16] = body.get(64..80)?.try_into().ok()?;
+            u128::from_le_bytes(count).checked_mul(128)
+        }
     }
 }
 
@@ -390,6 +422,35 @@ mod tests {
     const SHA256_ABC: &str =
         "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
     const SHA512_ABC: &str = "sha512:ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f";
+
+    #[test]
+    fn saved_state_layout_is_as_expected() {
+        for (algorithm, block) in [(Algorithm::Sha256, 64u128), (Algorithm::Sha512, 128)] {
+            let mut h = DigestHasher::new(algorithm);
+            h.update(&[7u8; 1000]);
+            let saved = h.save_state();
+            assert_eq!(
+                hashed_block_bytes(algorithm, &saved[2..]),
+                Some(1000 / block * block),
+                "{algorithm}: sha2's state layout changed; update hashed_block_bytes"
+            );
+        }
+    }
+
+    #[test]
+    fn saved_state_claiming_absurd_lengths_is_refused() {
+        for (algorithm, at, width) in [(Algorithm::Sha256, 32, 8), (Algorithm::Sha512, 64, 16)] {
+            let mut saved = DigestHasher::new(algorithm).save_state();
+            for b in &mut saved[2 + at..2 + at + width] {
+                *b = 0xff;
+            }
+            saved[2 + at + width - 1] = 0x0f;
+            assert!(matches!(
+                DigestHasher::restore(algorithm, &saved),
+                Err(DigestError::SavedStateCorrupted { .. })
+            ));
+        }
+    }
 
     /// Parses `input` and compares a one-line rendering of the outcome with `expected`:
     /// `"ok <algorithm> <encoded len>"` or the error's `Debug` form.

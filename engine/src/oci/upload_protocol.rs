@@ -4,7 +4,7 @@
 //! ```text
 //!   POST                 PATCH [Content-Range: <offset>-<end>] body
 //!  ───────▶ offset = 0 ──────────────────────────────────────────▶ offset += body length
-//!              │   ▲   (a chunk must start at the offset and, with a Content-Range, be
+//!              │   ▲   (with a Content-Range, a chunk must start at the offset and be
 //!              │   │    exactly end - start + 1 bytes long; otherwise nothing changes)
 //!              │   └── GET: 204, Range: 0-<offset - 1>    ("0-0" while empty)
 //!              │
@@ -15,9 +15,10 @@
 //! ```
 //!
 //! The storage side (`crate::upload`, behind the `storage` feature, and the server's upload
-//! handlers) applies these rules to a RocksDB record and a data file. This module states them
-//! once as pure functions so that they can be unit-tested and fuzzed against a trivial model
-//! (`fuzz/fuzz_targets/upload_protocol.rs`) without a disk.
+//! handlers) enforces the same rules on a RocksDB record and a data file. This module states
+//! them as pure functions so that they can be unit-tested and fuzzed against a trivial model
+//! (`fuzz/fuzz_targets/upload_protocol.rs`) without a disk; the storage side is meant to call
+//! [`check_chunk`], [`verify_digest`] and [`range_header`] rather than restate them.
 //!
 //! **Invariant:** a [`SessionState`]'s hasher has seen exactly the first `offset` bytes of the
 //! upload, in order. A rejected request (out of order, wrong length) leaves the state exactly
@@ -26,7 +27,7 @@
 //! What this module does not do: streaming (a body arrives here whole, so a request cut off
 //! mid-body, whose received frames the storage side keeps, is not modelled), the blob size
 //! limit (`uploads.blob_bytes_max`, enforced per frame by the appender), leases, expiry, or the
-//! `Content-Length` check of a monolithic upload.
+//! `Content-Length` check of a request without a `Content-Range`.
 
 use super::digest::{Algorithm, Digest, DigestHasher};
 
@@ -115,7 +116,7 @@ impl SessionState {
         content_range: Option<(u64, u64)>,
         body: &[u8],
     ) -> Result<u64, UploadProtocolError> {
-        check_chunk(self.offset, content_range, body.len())?;
+        check_chunk(self.offset, content_range, byte_count(body))?;
         self.append(body);
         Ok(self.offset)
     }
@@ -138,7 +139,7 @@ impl SessionState {
         last_chunk: &[u8],
         rehash: impl FnOnce(Algorithm) -> Digest,
     ) -> Result<Digest, UploadProtocolError> {
-        check_chunk(self.offset, content_range, last_chunk.len())?;
+        check_chunk(self.offset, content_range, byte_count(last_chunk))?;
         self.append(last_chunk);
         let actual = if expected.algorithm() == self.hasher.algorithm() {
             self.hasher.clone().finish()
@@ -150,21 +151,24 @@ impl SessionState {
 
     fn append(&mut self, bytes: &[u8]) {
         self.hasher.update(bytes);
-        let length = u64::try_from(bytes.len()).expect("a body length fits in u64");
         self.offset = self
             .offset
-            .checked_add(length)
+            .checked_add(byte_count(bytes))
             .expect("an upload offset never exceeds u64");
     }
 }
 
-/// Checks a chunk of `body_bytes` bytes against a session at `offset`: with a
-/// `Content-Range`, it must start at `offset` (checked first: the storage side checks it before
-/// reading the body) and be exactly as long as announced.
+fn byte_count(bytes: &[u8]) -> u64 {
+    u64::try_from(bytes.len()).expect("a slice length fits in u64")
+}
+
+/// Checks a chunk of `received` bytes against a session at `offset`: with a `Content-Range`,
+/// it must start at `offset` (checked first: the storage side checks it before reading the
+/// body) and be exactly as long as announced.
 pub fn check_chunk(
     offset: u64,
     content_range: Option<(u64, u64)>,
-    body_bytes: usize,
+    received: u64,
 ) -> Result<(), UploadProtocolError> {
     let Some((start, end)) = content_range else {
         return Ok(());
@@ -176,7 +180,6 @@ pub fn check_chunk(
     if start != offset {
         return Err(UploadProtocolError::OutOfOrder { offset, start });
     }
-    let received = u64::try_from(body_bytes).expect("a body length fits in u64");
     // `end - start + 1` overflows for the range 0-18446744073709551615, whose length (2^64)
     // no body can have; comparing `end - start` with `received - 1` cannot overflow.
     if received.checked_sub(1) != Some(end - start) {

@@ -2,6 +2,7 @@
 //! (chunked with `Content-Range`, or streamed), PUT (complete, optionally with a last chunk),
 //! GET (status), DELETE (cancel).
 
+use berth_engine::oci::upload_protocol::check_chunk;
 use berth_engine::oci::{Digest, RepoName};
 use berth_engine::upload::{Appender, UploadId};
 use http::{header, Request, Response, StatusCode};
@@ -75,9 +76,10 @@ pub async fn patch(
     match stream_body(&mut appender, req.into_body()).await {
         Ok(received) => {
             if let Some((start, end)) = chunk {
-                if end - start + 1 != received {
+                // The start was checked against the session's offset when the lease was taken.
+                if check_chunk(start, chunk, received).is_err() {
                     appender.abandon().await;
-                    return Err(size_mismatch(end - start + 1, received));
+                    return Err(range_mismatch(start, end, received));
                 }
             }
             let offset = appender.save().await?;
@@ -124,12 +126,16 @@ pub async fn put(
             return Err(e);
         }
     };
-    let expected = chunk.map(|(start, end)| end - start + 1).or(declared);
-    if let Some(expected) = expected {
-        if expected != received {
-            appender.abandon().await;
-            return Err(size_mismatch(expected, received));
-        }
+    let mismatch = match (chunk, declared) {
+        (Some((start, end)), _) => check_chunk(start, chunk, received)
+            .err()
+            .map(|_| range_mismatch(start, end, received)),
+        (None, Some(declared)) => (declared != received).then(|| size_mismatch(declared, received)),
+        (None, None) => None,
+    };
+    if let Some(error) = mismatch {
+        appender.abandon().await;
+        return Err(error);
     }
     appender.finish(&digest).await?;
     blob_created(name, &digest)
@@ -188,6 +194,14 @@ fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ApiError> {
             )
         }),
     }
+}
+
+fn range_mismatch(start: u64, end: u64, received: u64) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        ErrorCode::SizeInvalid,
+        format!("Content-Range {start}-{end} announced, {received} bytes received"),
+    )
 }
 
 fn size_mismatch(expected: u64, received: u64) -> ApiError {

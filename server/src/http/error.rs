@@ -185,6 +185,6 @@ const fn libc_enospc() -> i32 {
 /// The `Range` header of an upload holding `offset` bytes: `0-<last byte>`, and `0-0` when
 /// empty, as Distribution and the clients written against it expect.
 pub fn upload_range(offset: u64) -> HeaderValue {
-    let end = offset.saturating_sub(1);
-    HeaderValue::from_str(&format!("0-{end}")).unwrap_or(HeaderValue::from_static("0-0"))
+    HeaderValue::from_str(&berth_engine::oci::upload_protocol::range_header(offset))
+        .unwrap_or(HeaderValue::from_static("0-0"))
 }

@@ -69,15 +69,25 @@ pub fn parse_range(header: Option<&str>, size: u64) -> RangeRequest {
 }
 
 /// An upload chunk's `Content-Range`: `<start>-<end>` inclusive (the distribution spec's form;
-/// a leading `bytes ` and a trailing `/<total>` are tolerated). None when malformed.
+/// a leading `bytes ` and a trailing `/<total>` are tolerated). None when malformed, including
+/// a range whose length does not fit in a u64 (bug story: `0-18446744073709551615` passed here
+/// and overflowed `end - start + 1` in the handler, a panic that took the daemon down; found by
+/// the `range` fuzz target).
 pub fn parse_content_range(header: &str) -> Option<(u64, u64)> {
-    let text = header.trim();
-    let text = text.strip_prefix("bytes ").unwrap_or(text).trim();
+    let text = header.trim_matches(' ');
+    let text = text.strip_prefix("bytes ").unwrap_or(text);
     let text = text.split_once('/').map_or(text, |(range, _total)| range);
     let (start, end) = text.split_once('-')?;
-    let start: u64 = start.trim().parse().ok()?;
-    let end: u64 = end.trim().parse().ok()?;
-    (start <= end).then_some((start, end))
+    let (start, end) = (digits(start)?, digits(end)?);
+    (start <= end && end < u64::MAX).then_some((start, end))
+}
+
+/// A non-empty run of ASCII digits as a u64; no sign, no spaces.
+fn digits(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 #[cfg(test)]
@@ -117,5 +127,12 @@ mod tests {
         assert_eq!(parse_content_range("-4"), None);
         assert_eq!(parse_content_range("a-b"), None);
         assert_eq!(parse_content_range(""), None);
+        assert_eq!(parse_content_range("0-18446744073709551615"), None);
+        assert_eq!(
+            parse_content_range("0-18446744073709551614"),
+            Some((0, u64::MAX - 1))
+        );
+        assert_eq!(parse_content_range("+1-5"), None);
+        assert_eq!(parse_content_range("1- 5"), None);
     }
 }
