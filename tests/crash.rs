@@ -1,0 +1,360 @@
+//! Crash safety: concurrent pushes against the real daemon, SIGKILL at random moments, restart,
+//! and check that everything acknowledged survived and nothing half-written is visible.
+//!
+//! What was acknowledged is the model: a blob answered 201, a manifest answered 201, a tag
+//! delete answered 202. Anything in flight at the kill may or may not have happened, and is
+//! checked only for not being corrupt.
+//!
+//! `BERTH_CRASH_SEED=<n>` replays a run; `BERTH_CRASH_CYCLES=<n>` runs more cycles (default 30).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use support::{random_bytes, sha256_digest, Daemon};
+
+const WORKERS: usize = 4;
+
+/// What the registry has acknowledged.
+#[derive(Default)]
+struct Model {
+    /// (repo, digest) → blob length.
+    blobs: BTreeMap<(String, String), usize>,
+    /// (repo, tag) → (manifest digest, manifest bytes).
+    tags: BTreeMap<(String, String), (String, Vec<u8>)>,
+    /// Tags whose delete may or may not have happened (in flight at a kill).
+    uncertain_tags: BTreeSet<(String, String)>,
+}
+
+/// A request that reports transport failures (the daemon was killed) instead of panicking.
+fn try_send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<(u16, Vec<u8>)> {
+    let agent = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(20))
+        .build();
+    let mut req = agent.request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = if body.is_empty() && matches!(method, "GET" | "DELETE") {
+        req.call()
+    } else {
+        req.send_bytes(body)
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(_) => return None,
+    };
+    let status = response.status();
+    let mut bytes = Vec::new();
+    response.into_reader().read_to_end(&mut bytes).ok()?;
+    Some((status, bytes))
+}
+
+/// One worker: random pushes and deletes until the daemon dies or `stop` is reached.
+fn work(base: String, seed: u64, model: Arc<Mutex<Model>>, deadline: Instant) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let repo = format!("crash/r{}", rng.gen_range(0..3));
+    let mut counter = 0u64;
+    while Instant::now() < deadline {
+        counter += 1;
+        let op = rng.gen_range(0..10);
+        if op < 4 {
+            // Monolithic blob.
+            let bytes = random_bytes(rng.gen(), rng.gen_range(1..256 << 10));
+            let digest = sha256_digest(&bytes);
+            let url = format!("{base}/v2/{repo}/blobs/uploads/?digest={digest}");
+            match try_send("POST", &url, &[], &bytes) {
+                Some((201, _)) => {
+                    let mut m = model.lock().expect("model");
+                    m.blobs.insert((repo.clone(), digest), bytes.len());
+                }
+                Some((status, body)) => {
+                    panic!("mono push got {status}: {}", String::from_utf8_lossy(&body))
+                }
+                None => return,
+            }
+        } else if op < 7 {
+            // Chunked blob: POST, three PATCHes, PUT.
+            let bytes = random_bytes(rng.gen(), rng.gen_range(3..512 << 10));
+            let digest = sha256_digest(&bytes);
+            let agent = ureq::AgentBuilder::new()
+                .timeout(Duration::from_secs(20))
+                .build();
+            let location = match agent
+                .post(&format!("{base}/v2/{repo}/blobs/uploads/"))
+                .call()
+            {
+                Ok(r) if r.status() == 202 => match r.header("location") {
+                    Some(l) => l.to_owned(),
+                    None => panic!("202 without Location"),
+                },
+                Ok(r) => panic!("POST got {}", r.status()),
+                Err(ureq::Error::Status(status, _)) => panic!("POST got {status}"),
+                Err(_) => return,
+            };
+            let third = bytes.len() / 3;
+            let mut ok = true;
+            for (start, end) in [(0, third), (third, 2 * third)] {
+                if end == start {
+                    continue;
+                }
+                let range = format!("{start}-{}", end - 1);
+                match try_send(
+                    "PATCH",
+                    &format!("{base}{location}"),
+                    &[("Content-Range", &range)],
+                    &bytes[start..end],
+                ) {
+                    Some((202, _)) => {}
+                    Some((status, body)) => {
+                        panic!("PATCH got {status}: {}", String::from_utf8_lossy(&body))
+                    }
+                    None => {
+                        ok = false;
+                        break;
+                    }
+                }
+            }
+            if !ok {
+                return;
+            }
+            let range = format!("{}-{}", 2 * third, bytes.len() - 1);
+            match try_send(
+                "PUT",
+                &format!("{base}{location}?digest={digest}"),
+                &[("Content-Range", &range)],
+                &bytes[2 * third..],
+            ) {
+                Some((201, _)) => {
+                    let mut m = model.lock().expect("model");
+                    m.blobs.insert((repo.clone(), digest), bytes.len());
+                }
+                Some((status, body)) => panic!(
+                    "closing PUT got {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+                None => return,
+            }
+        } else if op < 9 {
+            // A manifest over acknowledged blobs of this repository, under a fresh tag.
+            let picked: Vec<(String, usize)> = {
+                let m = model.lock().expect("model");
+                let mine: Vec<_> = m
+                    .blobs
+                    .iter()
+                    .filter(|((r, _), _)| r == &repo)
+                    .map(|((_, d), n)| (d.clone(), *n))
+                    .collect();
+                if mine.len() < 2 {
+                    continue;
+                }
+                let a = rng.gen_range(0..mine.len());
+                let b = rng.gen_range(0..mine.len());
+                vec![mine[a].clone(), mine[b].clone()]
+            };
+            let manifest = support::image_manifest(
+                (&picked[0].0, picked[0].1),
+                &[(&picked[1].0, picked[1].1)],
+            );
+            let tag = format!("t{seed}-{counter}");
+            match try_send(
+                "PUT",
+                &format!("{base}/v2/{repo}/manifests/{tag}"),
+                &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                &manifest,
+            ) {
+                Some((201, _)) => {
+                    let mut m = model.lock().expect("model");
+                    m.tags
+                        .insert((repo.clone(), tag), (sha256_digest(&manifest), manifest));
+                }
+                Some((status, body)) => panic!(
+                    "manifest PUT got {status}: {}",
+                    String::from_utf8_lossy(&body)
+                ),
+                None => return,
+            }
+        } else {
+            // Untag one of this worker's acknowledged tags.
+            let victim = {
+                let m = model.lock().expect("model");
+                m.tags
+                    .keys()
+                    .find(|(r, t)| r == &repo && t.starts_with(&format!("t{seed}-")))
+                    .cloned()
+            };
+            let Some((r, tag)) = victim else { continue };
+            model
+                .lock()
+                .expect("model")
+                .uncertain_tags
+                .insert((r.clone(), tag.clone()));
+            match try_send(
+                "DELETE",
+                &format!("{base}/v2/{r}/manifests/{tag}"),
+                &[],
+                &[],
+            ) {
+                Some((202, _)) => {
+                    let mut m = model.lock().expect("model");
+                    m.tags.remove(&(r.clone(), tag.clone()));
+                    m.uncertain_tags.remove(&(r, tag));
+                }
+                Some((status, body)) => {
+                    panic!("DELETE got {status}: {}", String::from_utf8_lossy(&body))
+                }
+                None => return,
+            }
+        }
+    }
+}
+
+/// Every acknowledged blob and tag is there with the right bytes; nothing visible is corrupt.
+fn verify(d: &Daemon, model: &Model, sample: Option<(&mut StdRng, usize)>) {
+    let blobs: Vec<_> = model.blobs.iter().collect();
+    let tags: Vec<_> = model
+        .tags
+        .iter()
+        .filter(|(k, _)| !model.uncertain_tags.contains(*k))
+        .collect();
+    let (blob_idx, tag_idx): (Vec<usize>, Vec<usize>) = match sample {
+        None => ((0..blobs.len()).collect(), (0..tags.len()).collect()),
+        Some((rng, n)) => (
+            (0..n.min(blobs.len()))
+                .map(|_| rng.gen_range(0..blobs.len()))
+                .collect(),
+            (0..n.min(tags.len()))
+                .map(|_| rng.gen_range(0..tags.len()))
+                .collect(),
+        ),
+    };
+    for i in blob_idx {
+        let ((repo, digest), len) = blobs[i];
+        let (status, body) = try_send(
+            "GET",
+            &d.url(&format!("/v2/{repo}/blobs/{digest}")),
+            &[],
+            &[],
+        )
+        .expect("daemon answers");
+        assert_eq!(status, 200, "acknowledged blob {repo}@{digest} is gone");
+        assert_eq!(body.len(), *len);
+        assert_eq!(
+            &sha256_digest(&body),
+            digest,
+            "blob {digest} has other bytes"
+        );
+    }
+    for i in tag_idx {
+        let ((repo, tag), (digest, bytes)) = tags[i];
+        let (status, body) = try_send(
+            "GET",
+            &d.url(&format!("/v2/{repo}/manifests/{tag}")),
+            &[],
+            &[],
+        )
+        .expect("daemon answers");
+        assert_eq!(status, 200, "acknowledged tag {repo}:{tag} is gone");
+        assert_eq!(&body, bytes, "tag {repo}:{tag} serves other bytes");
+        let (status, _) = try_send(
+            "GET",
+            &d.url(&format!("/v2/{repo}/manifests/{digest}")),
+            &[],
+            &[],
+        )
+        .expect("daemon answers");
+        assert_eq!(status, 200);
+    }
+}
+
+/// No blob file holds bytes other than its digest's; no monolithic push's file outlives a
+/// restart.
+fn verify_files(d: &Daemon) {
+    let blobs = d.data_path("blobs/sha256");
+    if let Ok(fans) = std::fs::read_dir(&blobs) {
+        for fan in fans.flatten() {
+            for file in std::fs::read_dir(fan.path()).expect("fan dir").flatten() {
+                let name = file.file_name().to_string_lossy().into_owned();
+                let bytes = std::fs::read(file.path()).expect("read blob file");
+                assert_eq!(
+                    sha256_digest(&bytes),
+                    format!("sha256:{name}"),
+                    "blob file {name} is corrupt"
+                );
+            }
+        }
+    }
+    for file in std::fs::read_dir(d.data_path("uploads"))
+        .expect("uploads dir")
+        .flatten()
+    {
+        let name = file.file_name().to_string_lossy().into_owned();
+        assert!(
+            !name.starts_with("oneshot-") && !name.starts_with(".iopoll-probe"),
+            "{name} survived a restart"
+        );
+    }
+}
+
+#[test]
+fn acknowledged_pushes_survive_sigkill_at_random_moments() {
+    let seed: u64 = std::env::var("BERTH_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen());
+    let cycles: usize = std::env::var("BERTH_CRASH_CYCLES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    println!("crash test: seed {seed} (BERTH_CRASH_SEED={seed} replays), {cycles} cycles");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut d = Daemon::start();
+    let model = Arc::new(Mutex::new(Model::default()));
+    for cycle in 0..cycles {
+        let base = format!("http://{}", d.addr);
+        let run_ms = rng.gen_range(50..400);
+        let deadline = Instant::now() + Duration::from_millis(run_ms + 2000);
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|w| {
+                let (base, model) = (base.clone(), model.clone());
+                let worker_seed = seed ^ ((cycle as u64) << 8) ^ w as u64;
+                std::thread::spawn(move || work(base, worker_seed, model, deadline))
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(run_ms));
+        d.crash_restart();
+        for w in workers {
+            if let Err(panic) = w.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        let m = model.lock().expect("model");
+        verify(&d, &m, Some((&mut rng, 25)));
+        verify_files(&d);
+        println!(
+            "cycle {cycle}: ok ({} blobs, {} tags acknowledged)",
+            m.blobs.len(),
+            m.tags.len()
+        );
+    }
+    let m = model.lock().expect("model");
+    verify(&d, &m, None);
+    verify_files(&d);
+    assert!(
+        m.blobs.len() > cycles,
+        "too little was acknowledged for the test to mean anything"
+    );
+    drop(m);
+    d.stop();
+}
