@@ -299,3 +299,34 @@ fn a_content_range_too_long_for_u64_is_refused_not_fatal() {
     assert_eq!(r.status, 204);
     daemon.stop();
 }
+
+/// Bug story: a request refused before its body was read (here an out-of-order chunk's 416)
+/// was answered at once and the connection closed, so a client that writes its whole body
+/// before reading — ureq, curl, Python — got EPIPE and never saw the error (found as flaky API
+/// tests). The server now drains a bounded amount of the unread body before answering.
+#[test]
+fn early_errors_are_readable_by_clients_that_write_the_whole_body_first() {
+    let mut daemon = Daemon::start();
+    let r = send("POST", &daemon.url("/v2/early/blobs/uploads/"), &[], &[]);
+    let location = r.header("location").expect("location").to_owned();
+    let body = random_bytes(3, 4 << 20);
+    for _ in 0..3 {
+        let mut stream = TcpStream::connect(daemon.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let head = format!(
+            "PATCH {location} HTTP/1.1\r\nHost: x\r\nContent-Range: 100-{}\r\n\
+             Content-Length: {}\r\n\r\n",
+            100 + body.len() - 1,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("head");
+        stream
+            .write_all(&body)
+            .expect("the server must keep reading until the body is sent");
+        let status = read_status_line(&mut stream);
+        assert!(status.contains(" 416 "), "got {status:?}");
+    }
+    daemon.stop();
+}

@@ -2,16 +2,15 @@
 
 use berth_engine::oci::{Digest, RepoName};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::{empty_response, header_str, header_value, ApiResult, ShardContext};
-use crate::http::body::{BlobStream, ResponseBody};
+use crate::http::body::{BlobStream, RequestBody, ResponseBody};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::range::{parse_range, RangeRequest};
 
 pub async fn get(
     ctx: &ShardContext,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     repo: &RepoName,
     digest: &Digest,
 ) -> ApiResult {

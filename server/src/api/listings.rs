@@ -3,11 +3,10 @@
 use berth_engine::oci::{Digest, RepoName};
 use berth_engine::registry::Page;
 use http::{header, HeaderValue, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::json;
 
 use super::{header_value, json_response, query, query_value, ApiResult, ShardContext};
-use crate::http::body::ResponseBody;
+use crate::http::body::{RequestBody, ResponseBody};
 use crate::http::error::{ApiError, ErrorCode};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -18,7 +17,7 @@ struct PageRequest {
     last: Option<String>,
 }
 
-fn page_request(req: &Request<Incoming>) -> Result<PageRequest, ApiError> {
+fn page_request(req: &Request<RequestBody>) -> Result<PageRequest, ApiError> {
     let pairs = query(req);
     let n = match query_value(&pairs, "n") {
         None | Some("") => None,
@@ -57,7 +56,7 @@ fn with_next_link(
     Ok(response)
 }
 
-pub fn tags(ctx: &ShardContext, req: &Request<Incoming>, repo: &RepoName) -> ApiResult {
+pub fn tags(ctx: &ShardContext, req: &Request<RequestBody>, repo: &RepoName) -> ApiResult {
     let request = page_request(req)?;
     let page = ctx
         .registry
@@ -70,7 +69,7 @@ pub fn tags(ctx: &ShardContext, req: &Request<Incoming>, repo: &RepoName) -> Api
     with_next_link(response, &format!("/v2/{repo}/tags/list"), &request, &page)
 }
 
-pub fn catalog(ctx: &ShardContext, req: &Request<Incoming>) -> ApiResult {
+pub fn catalog(ctx: &ShardContext, req: &Request<RequestBody>) -> ApiResult {
     let request = page_request(req)?;
     let page = ctx.registry.catalog(request.n, request.last.as_deref())?;
     let body = json!({ "repositories": page.items });
@@ -84,7 +83,7 @@ pub fn catalog(ctx: &ShardContext, req: &Request<Incoming>) -> ApiResult {
 /// Always an image index, empty when nothing refers to `subject` (never 404).
 pub fn referrers(
     ctx: &ShardContext,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     repo: &RepoName,
     subject: &Digest,
 ) -> ApiResult {

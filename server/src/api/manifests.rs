@@ -2,17 +2,16 @@
 
 use berth_engine::oci::{Reference, RepoName};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use super::{empty_response, header_str, header_value, ApiResult, ShardContext};
-use crate::http::body::{read_limited, too_large, ResponseBody};
+use crate::http::body::{read_limited, too_large, RequestBody, ResponseBody};
 use crate::http::error::{ApiError, ErrorCode};
 
 /// GET and HEAD. The stored media type is the `Content-Type`, whatever `Accept` says: the
 /// registry never converts manifests (clients pick a child of an index themselves).
 pub fn get(
     ctx: &ShardContext,
-    req: &Request<Incoming>,
+    req: &Request<RequestBody>,
     repo: &RepoName,
     reference: &str,
 ) -> ApiResult {
@@ -41,7 +40,7 @@ pub fn get(
 
 pub async fn put(
     ctx: &ShardContext,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     repo: &RepoName,
     reference: &str,
 ) -> ApiResult {

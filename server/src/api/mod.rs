@@ -11,11 +11,10 @@ use std::rc::Rc;
 use berth_engine::oci::{Digest, RepoName};
 use berth_engine::registry::Registry;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 
 use crate::config::Config;
-pub(crate) use crate::http::body::json_response;
 use crate::http::body::ResponseBody;
+pub(crate) use crate::http::body::{json_response, RequestBody};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::router::{self, Endpoint, RouteError};
 
@@ -29,7 +28,7 @@ pub struct ShardContext {
 }
 
 /// Routes and runs one request.
-pub async fn dispatch(ctx: &ShardContext, req: Request<Incoming>) -> ApiResult {
+pub async fn dispatch(ctx: &ShardContext, req: Request<RequestBody>) -> ApiResult {
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     let endpoint = match router::route(&method, &path) {
@@ -118,7 +117,7 @@ pub(crate) fn parse_digest(text: &str) -> Result<Digest, ApiError> {
 }
 
 /// The request's query pairs, percent-decoded.
-pub(crate) fn query(req: &Request<Incoming>) -> Vec<(String, String)> {
+pub(crate) fn query(req: &Request<RequestBody>) -> Vec<(String, String)> {
     req.uri()
         .query()
         .map(|q| {
@@ -136,7 +135,7 @@ pub(crate) fn query_value<'q>(pairs: &'q [(String, String)], key: &str) -> Optio
         .map(|(_, v)| v.as_str())
 }
 
-pub(crate) fn header_str(req: &Request<Incoming>, name: header::HeaderName) -> Option<&str> {
+pub(crate) fn header_str(req: &Request<RequestBody>, name: header::HeaderName) -> Option<&str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -7,12 +7,12 @@ use berth_engine::oci::{Digest, RepoName};
 use berth_engine::upload::{Appender, UploadId};
 use http::{header, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 
 use super::{
     empty_response, header_str, header_value, parse_digest, query, query_value, repo, ApiResult,
     ShardContext,
 };
+use crate::http::body::RequestBody;
 use crate::http::error::{upload_range, ApiError, ErrorCode};
 use crate::http::range::parse_content_range;
 
@@ -26,7 +26,7 @@ pub fn upload_id(text: &str) -> Result<UploadId, ApiError> {
     })
 }
 
-pub async fn start(ctx: &ShardContext, req: Request<Incoming>, name: &RepoName) -> ApiResult {
+pub async fn start(ctx: &ShardContext, req: Request<RequestBody>, name: &RepoName) -> ApiResult {
     let pairs = query(&req);
     if let (Some(mount), Some(from)) = (query_value(&pairs, "mount"), query_value(&pairs, "from")) {
         let digest = parse_digest(mount)?;
@@ -63,7 +63,7 @@ pub async fn start(ctx: &ShardContext, req: Request<Incoming>, name: &RepoName) 
 
 pub async fn patch(
     ctx: &ShardContext,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     name: &RepoName,
     id: &UploadId,
 ) -> ApiResult {
@@ -99,7 +99,7 @@ pub async fn patch(
 
 pub async fn put(
     ctx: &ShardContext,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     name: &RepoName,
     id: &UploadId,
 ) -> ApiResult {
@@ -152,7 +152,7 @@ pub async fn cancel(ctx: &ShardContext, name: &RepoName, id: &UploadId) -> ApiRe
 }
 
 /// Appends the request body to the upload; returns the number of bytes received.
-async fn stream_body(appender: &mut Appender, mut body: Incoming) -> Result<u64, ApiError> {
+async fn stream_body(appender: &mut Appender, mut body: RequestBody) -> Result<u64, ApiError> {
     let mut received = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
@@ -170,7 +170,7 @@ async fn stream_body(appender: &mut Appender, mut body: Incoming) -> Result<u64,
     Ok(received)
 }
 
-fn chunk_range(req: &Request<Incoming>) -> Result<Option<(u64, u64)>, ApiError> {
+fn chunk_range(req: &Request<RequestBody>) -> Result<Option<(u64, u64)>, ApiError> {
     match header_str(req, header::CONTENT_RANGE) {
         None => Ok(None),
         Some(text) => parse_content_range(text).map(Some).ok_or_else(|| {
@@ -183,7 +183,7 @@ fn chunk_range(req: &Request<Incoming>) -> Result<Option<(u64, u64)>, ApiError> 
     }
 }
 
-fn declared_length(req: &Request<Incoming>) -> Result<Option<u64>, ApiError> {
+fn declared_length(req: &Request<RequestBody>) -> Result<Option<u64>, ApiError> {
     match header_str(req, header::CONTENT_LENGTH) {
         None => Ok(None),
         Some(text) => text.trim().parse().map(Some).map_err(|_| {

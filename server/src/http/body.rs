@@ -1,6 +1,7 @@
 //! Response bodies (whole, or streamed from a blob with bounded buffers) and bounded reads of
 //! request bodies.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -172,8 +173,57 @@ pub fn json_response(status: http::StatusCode, body: Vec<u8>) -> http::Response<
     response
 }
 
+/// A request body that the HTTP layer keeps a handle on while a handler reads it, so that
+/// whatever the handler left unread can be drained before an error is answered
+/// ([`RequestBody::drain`]).
+pub struct RequestBody(Rc<RefCell<Option<Incoming>>>);
+
+impl RequestBody {
+    /// The body for the handler, and the HTTP layer's handle on the same body.
+    pub fn new(body: Incoming) -> (RequestBody, RequestBody) {
+        let shared = Rc::new(RefCell::new(Some(body)));
+        (RequestBody(shared.clone()), RequestBody(shared))
+    }
+
+    /// Reads and discards what is left, up to [`ERROR_BODY_DRAIN_BYTES_MAX`].
+    ///
+    /// Bug story: a request refused before its body was read (an out-of-order chunk's 416, an
+    /// oversized manifest's 413) was answered at once, hyper then closed the connection, and a
+    /// client still writing its body got EPIPE and never saw the answer (Go clients read it
+    /// anyway; many others do not). Draining a bounded amount first lets the client finish
+    /// writing and read the error; beyond the bound the connection is closed as before.
+    pub async fn drain(mut self) {
+        let mut drained = 0u64;
+        while drained < ERROR_BODY_DRAIN_BYTES_MAX {
+            match self.frame().await {
+                Some(Ok(frame)) => drained += frame.data_ref().map_or(0, |d| d.len() as u64),
+                Some(Err(_)) | None => return,
+            }
+        }
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let mut slot = self.0.borrow_mut();
+        match slot.as_mut() {
+            Some(body) => Pin::new(body).poll_frame(cx),
+            None => Poll::Ready(None),
+        }
+    }
+}
+
+/// Most bytes of an unread request body discarded before an error is answered.
+pub const ERROR_BODY_DRAIN_BYTES_MAX: u64 = 8 << 20;
+
 /// Reads a whole request body of at most `max` bytes; larger bodies get 413.
-pub async fn read_limited(body: Incoming, max: u64) -> Result<Vec<u8>, ApiError> {
+pub async fn read_limited(body: RequestBody, max: u64) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     let mut body = body;
     while let Some(frame) = body.frame().await {

@@ -83,9 +83,14 @@ async fn handle(ctx: &ShardContext, req: Request<Incoming>) -> Response<Response
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
-    let mut response = match api::dispatch(ctx, req).await {
+    let (parts, body) = req.into_parts();
+    let (body, unread) = body::RequestBody::new(body);
+    let mut response = match api::dispatch(ctx, Request::from_parts(parts, body)).await {
         Ok(response) => response,
-        Err(error) => error_response(error),
+        Err(error) => {
+            unread.drain().await;
+            error_response(error)
+        }
     };
     response.headers_mut().insert(
         "docker-distribution-api-version",
