@@ -71,11 +71,11 @@ fi
 # BERTH_BIN=path uses an already built berth instead (e.g. another commit's).
 if [ -z "${BERTH_BIN:-}" ]; then
   cargo build --release --locked -p berth
-  BERTH_BIN=$PWD/target/release/berth
+  BERTH_BIN=${CARGO_TARGET_DIR:-$PWD/target}/release/berth
 fi
 cargo build --release --locked -p berth-bench
 BERTH=$BERTH_BIN
-BENCH=$PWD/target/release/berth-bench
+BENCH=${CARGO_TARGET_DIR:-$PWD/target}/release/berth-bench
 REGISTRY=/usr/bin/docker-registry
 
 if [ -z "$OUT" ]; then OUT=$(mktemp -d -t berth-compare.XXXXXX); fi

@@ -14,4 +14,4 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 cargo build --release --locked --bin berth
-exec ./target/release/berth serve "$@"
+exec "${CARGO_TARGET_DIR:-target}/release/berth" serve "$@"
