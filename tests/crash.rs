@@ -10,7 +10,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -31,34 +30,16 @@ struct Model {
     uncertain_tags: BTreeSet<(String, String)>,
 }
 
-/// A request that reports transport failures (the daemon was killed) instead of panicking.
+/// A request that reports transport failures (the daemon was killed) as `None`.
 fn try_send(
     method: &str,
     url: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Option<(u16, Vec<u8>)> {
-    let agent = ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .build();
-    let mut req = agent.request(method, url);
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let result = if body.is_empty() && matches!(method, "GET" | "DELETE") {
-        req.call()
-    } else {
-        req.send_bytes(body)
-    };
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(_) => return None,
-    };
-    let status = response.status();
-    let mut bytes = Vec::new();
-    response.into_reader().read_to_end(&mut bytes).ok()?;
-    Some((status, bytes))
+    support::try_send(method, url, headers, body)
+        .ok()
+        .map(|r| (r.status, r.body))
 }
 
 /// One worker: random pushes and deletes until the daemon dies or `stop` is reached.
@@ -88,19 +69,16 @@ fn work(base: String, seed: u64, model: Arc<Mutex<Model>>, deadline: Instant) {
             // Chunked blob: POST, three PATCHes, PUT.
             let bytes = random_bytes(rng.gen(), rng.gen_range(3..512 << 10));
             let digest = sha256_digest(&bytes);
-            let agent = ureq::AgentBuilder::new()
-                .timeout(Duration::from_secs(20))
-                .build();
-            let location = match agent
-                .post(&format!("{base}/v2/{repo}/blobs/uploads/"))
-                .call()
-            {
-                Ok(r) if r.status() == 202 => match r.header("location") {
-                    Some(l) => l.to_owned(),
-                    None => panic!("202 without Location"),
-                },
-                Ok(r) => panic!("POST got {}", r.status()),
-                Err(ureq::Error::Status(status, _)) => panic!("POST got {status}"),
+            let location = match support::try_send(
+                "POST",
+                &format!("{base}/v2/{repo}/blobs/uploads/"),
+                &[],
+                &[],
+            ) {
+                Ok(r) if r.status == 202 => {
+                    r.header("location").expect("202 with Location").to_owned()
+                }
+                Ok(r) => panic!("POST got {}", r.status),
                 Err(_) => return,
             };
             let third = bytes.len() / 3;

@@ -232,8 +232,20 @@ impl Resp {
     }
 }
 
-/// Sends one request. `headers` are (name, value) pairs; `body` may be empty.
+/// Sends one request. `headers` are (name, value) pairs; `body` may be empty. Panics when
+/// the request cannot be sent or answered at all.
 pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+    try_send(method, url, headers, body).unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// Like [`send`], but a transport failure (refused, reset: the daemon was killed) is an `Err`
+/// instead of a panic. Any HTTP status is `Ok`.
+pub fn try_send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Resp, String> {
     let agent = ureq::AgentBuilder::new()
         .redirects(0)
         .timeout(Duration::from_secs(120))
@@ -250,7 +262,7 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
     let response = match result {
         Ok(r) => r,
         Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
+        Err(e) => return Err(e.to_string()),
     };
     let status = response.status();
     let headers = response
@@ -267,12 +279,12 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &[u8]) -> R
         .into_reader()
         .take(1 << 31)
         .read_to_end(&mut body)
-        .expect("read body");
-    Resp {
+        .map_err(|e| e.to_string())?;
+    Ok(Resp {
         status,
         headers,
         body,
-    }
+    })
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
