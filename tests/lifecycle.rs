@@ -330,3 +330,43 @@ fn early_errors_are_readable_by_clients_that_write_the_whole_body_first() {
     }
     daemon.stop();
 }
+
+/// Bug story: the default data directory is relative (`./berth-data`) and glommio opens
+/// directories (to fsync them after a blob is linked into place) by absolute path only, so with
+/// the embedded default config every push failed with 500 (EBADF). Found by trying the
+/// operator commands by hand with `--data-dir smoke/d`.
+#[test]
+fn a_relative_data_directory_works() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(BERTH)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(tmp.path())
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let addr_file = tmp.path().join("berth-data").join("listen.addr");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let addr = loop {
+        if let Some(addr) = std::fs::read_to_string(&addr_file)
+            .ok()
+            .filter(|a| !a.trim().is_empty())
+        {
+            break addr.trim().to_owned();
+        }
+        assert!(std::time::Instant::now() < deadline, "did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let blob = random_bytes(3, 10_000);
+    let digest = sha256_digest(&blob);
+    let r = send(
+        "POST",
+        &format!("http://{addr}/v2/rel/blobs/uploads/?digest={digest}"),
+        &[],
+        &blob,
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+}

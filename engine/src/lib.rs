@@ -7,9 +7,12 @@
 //! **Architecture Invariant:** the engine knows nothing about HTTP, authentication or JSON error
 //! bodies. It returns typed errors; the server decides what a client sees.
 
+pub mod access;
 #[cfg(feature = "storage")]
 pub mod blob;
 pub mod clock;
+#[cfg(feature = "storage")]
+pub mod maintenance;
 #[cfg(feature = "storage")]
 pub mod meta;
 pub mod oci;

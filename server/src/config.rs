@@ -19,6 +19,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub uploads: UploadsConfig,
     pub registry: RegistryConfig,
+    pub gc: GcConfig,
+    pub scrub: ScrubConfig,
     pub log: LogConfig,
 }
 
@@ -146,6 +148,56 @@ impl Default for RegistryConfig {
     fn default() -> Self {
         Self {
             delete_enabled: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcConfig {
+    /// Seconds between scheduled collections on the maintenance shard; 0 runs none (on
+    /// demand only: `berth gc`, `POST /api/v1/admin/gc`).
+    pub interval_s: u64,
+    /// Nothing younger than this is collected: protects blobs uploaded but not yet
+    /// referenced by a manifest.
+    pub grace_period_s: u64,
+    /// Also remove manifests no tag, parent index or live subject keeps.
+    pub delete_untagged_manifests: bool,
+    /// Remove repository links to blobs no manifest of the repository references.
+    pub collect_unreferenced_links: bool,
+    /// Removals per second (each is one metadata write, and for blobs one unlink).
+    pub ops_per_s: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 3600,
+            grace_period_s: 3600,
+            delete_untagged_manifests: false,
+            collect_unreferenced_links: true,
+            ops_per_s: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScrubConfig {
+    /// Seconds between scheduled scrubs (an online, read-only `berth fsck`); 0 runs none.
+    pub interval_s: u64,
+    /// Blob bytes hashed per second.
+    pub read_bytes_per_s: u64,
+    /// Threads hashing blobs.
+    pub threads: usize,
+}
+
+impl Default for ScrubConfig {
+    fn default() -> Self {
+        Self {
+            interval_s: 86_400,
+            read_bytes_per_s: 64 << 20,
+            threads: 1,
         }
     }
 }

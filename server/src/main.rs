@@ -3,6 +3,8 @@
 mod api;
 mod config;
 mod http;
+mod maintenance;
+mod ops;
 mod shard;
 
 use std::net::SocketAddr;
@@ -35,6 +37,13 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Check metadata against the blob store (exit 0 clean, 1 all errors repaired, 4 errors
+    /// left, 8 could not check). With the daemon running, runs its online scrub instead.
+    Fsck(ops::FsckArgs),
+    /// Collect garbage now (on the running daemon if there is one, else offline).
+    Gc(ops::GcArgs),
+    /// Storage accounting: blobs, physical and logical bytes, dedup ratio, per repository.
+    Stats(ops::StatsArgs),
 }
 
 #[derive(Subcommand)]
@@ -44,7 +53,7 @@ enum ConfigCommand {
 }
 
 #[derive(Args)]
-struct ConfigArgs {
+pub struct ConfigArgs {
     /// TOML configuration file; without one, every key takes its default.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -57,7 +66,7 @@ struct ConfigArgs {
 }
 
 impl ConfigArgs {
-    fn load(&self) -> anyhow::Result<Config> {
+    pub fn load(&self) -> anyhow::Result<Config> {
         Config::load(
             self.config.as_deref(),
             &Overrides {
@@ -78,6 +87,17 @@ fn main() -> std::process::ExitCode {
         Command::Config {
             command: ConfigCommand::Print(args),
         } => args.load().map(|config| print!("{}", config.to_toml())),
+        Command::Fsck(args) => {
+            return match ops::fsck(&args) {
+                Ok(code) => std::process::ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("berth fsck: {e:#}");
+                    std::process::ExitCode::from(ops::FSCK_EXIT_FAILED)
+                }
+            }
+        }
+        Command::Gc(args) => ops::gc(&args),
+        Command::Stats(args) => ops::stats(&args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -22,6 +22,7 @@ use glommio::{LocalExecutorBuilder, Placement};
 use crate::api::ShardContext;
 use crate::config::Config;
 use crate::http::{serve_connection, InFlight};
+use crate::maintenance::{self, MaintenanceHandle};
 
 /// File in the data directory holding the address the shards listen on, written once they
 /// are listening (so scripts and tests can use `--listen 127.0.0.1:0`).
@@ -29,9 +30,20 @@ pub const LISTEN_ADDR_FILE: &str = "listen.addr";
 
 /// Opens the registry's storage. Blocking; runs before any executor starts.
 pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
-    let data_dir = &config.storage.data_dir;
-    std::fs::create_dir_all(data_dir)
-        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
+        format!(
+            "creating data directory {}",
+            config.storage.data_dir.display()
+        )
+    })?;
+    // glommio opens directories (for fsync) by absolute path only: a relative data directory,
+    // such as the default `./berth-data`, made every push fail with EBADF.
+    let data_dir = &std::fs::canonicalize(&config.storage.data_dir).with_context(|| {
+        format!(
+            "resolving data directory {}",
+            config.storage.data_dir.display()
+        )
+    })?;
     let meta = Meta::open(
         &data_dir.join("meta"),
         &MetaOptions {
@@ -85,6 +97,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let shard_count = config.shard_count();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let config = Arc::new(config);
+    let (maintenance_shard, maintenance) = maintenance::start(registry.clone(), config.clone())
+        .context("starting the maintenance shard")?;
     let mut stops = Vec::with_capacity(shard_count);
     let mut handles = Vec::with_capacity(shard_count);
     let mut listen = config.server.listen;
@@ -97,13 +111,22 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             Placement::Unbound
         };
-        let (config, registry) = (config.clone(), registry.clone());
+        let (config, registry, maintenance) =
+            (config.clone(), registry.clone(), maintenance.clone());
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("berth-shard-{shard}"))
             .io_memory(config.server.io_memory_bytes)
             .ring_depth(config.server.ring_depth)
             .spawn(move || async move {
-                run_shard(shard, listen, config, registry, bound_tx, stop_rx).await
+                run_shard(
+                    shard,
+                    listen,
+                    config,
+                    (registry, maintenance),
+                    bound_tx,
+                    stop_rx,
+                )
+                .await
             })
             .map_err(std::io::Error::from)
             .with_context(|| format!("starting shard {shard}"))?;
@@ -115,15 +138,17 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("shard {shard} binding {listen}"))?;
         listen = bound;
     }
-    std::fs::write(&addr_file, listen.to_string())
-        .with_context(|| format!("writing {}", addr_file.display()))?;
-    tracing::info!(%listen, shards = shard_count, data_dir = %config.storage.data_dir.display(), "berth is listening");
-
+    // Handlers first: once listen.addr exists, a supervisor may send SIGTERM at once, and it
+    // must stop the daemon gracefully, not by the default action.
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGTERM,
         signal_hook::consts::SIGINT,
     ])
     .context("installing signal handlers")?;
+    std::fs::write(&addr_file, listen.to_string())
+        .with_context(|| format!("writing {}", addr_file.display()))?;
+    tracing::info!(%listen, shards = shard_count, data_dir = %config.storage.data_dir.display(), "berth is listening");
+
     std::thread::Builder::new()
         .name("berth-signals".into())
         .spawn(move || {
@@ -136,11 +161,16 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         })
         .context("starting signal thread")?;
 
+    drop(maintenance);
     for handle in handles {
         handle
             .join()
             .map_err(|e| anyhow::anyhow!("shard failed: {e}"))?;
     }
+    maintenance_shard.stop();
+    // Tasks of the stopped executors may still hold registry handles, so the store is not
+    // closed by dropping them; stop its background work before the process exits.
+    registry.meta().shut_down();
     tracing::info!("stopped");
     Ok(())
 }
@@ -161,7 +191,7 @@ async fn run_shard(
     shard: usize,
     listen: SocketAddr,
     config: Arc<Config>,
-    registry: Registry,
+    (registry, maintenance): (Registry, MaintenanceHandle),
     bound: std::sync::mpsc::Sender<std::io::Result<SocketAddr>>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -179,6 +209,7 @@ async fn run_shard(
         registry: registry.clone(),
         config: Rc::new((*config).clone()),
         shard,
+        maintenance,
     });
     if shard == 0 {
         spawn_upload_expiry(&ctx);

@@ -163,6 +163,43 @@ impl Daemon {
         self.spawn();
     }
 
+    /// Starts the (stopped or killed) daemon again on the same data directory.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        self.spawn();
+    }
+
+    /// Runs `berth fsck --json <args>` on the data directory; returns the exit code and the
+    /// report. With the daemon stopped this is the offline check.
+    pub fn fsck(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut cmd = Command::new(BERTH);
+        cmd.arg("fsck")
+            .arg("--json")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(args);
+        if let Some(config) = &self.config_path {
+            cmd.arg("--config").arg(config);
+        }
+        let out = cmd.output().expect("run berth fsck");
+        let code = out.status.code().unwrap_or_else(|| {
+            use std::os::unix::process::ExitStatusExt;
+            panic!(
+                "berth fsck died of signal {:?}:\n{}",
+                out.status.signal(),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "berth fsck exited {code} without a JSON report ({e}):\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (code, report)
+    }
+
     pub fn assert_clean_log(&self) {
         let log = self.log();
         let unexpected: Vec<&str> = log

@@ -11,11 +11,13 @@
 //! B" is a metadata row, never a second file.
 //!
 //! Invariants:
-//! - A file under `blobs/` is only ever created by [`BlobStore::commit`], which renames an upload
-//!   file whose bytes were hashed to the file's name and fsynced. So a visible blob file always
-//!   holds the bytes of its digest, whatever moment the process dies at.
-//! - `commit` makes the rename durable (fsync of the directory) before it returns, and callers
-//!   write metadata only after it returns: data before metadata.
+//! - A file under `blobs/` is only ever created by [`BlobStore::link_into_place`], which
+//!   hard-links an upload file whose bytes were hashed to the file's name and fsynced. So a
+//!   visible blob file always holds the bytes of its digest, whatever moment the process dies at.
+//! - `link_into_place` makes the link durable (fsync of the directory) before it returns, and
+//!   callers write metadata only after it returns: data before metadata.
+//! - A blob file is removed only by garbage collection, inside a metadata writer job that has
+//!   checked no row names it (see `docs/design/storage.md`).
 //! - Files are written with O_DIRECT through [`AppendWriter`] and read through [`BlobFile`]; both
 //!   keep memory bounded by their buffer sizes, whatever the blob's size.
 
@@ -80,12 +82,16 @@ impl BlobStore {
         self.blob_path(digest).is_file()
     }
 
-    /// Moves a fully written, fsynced upload file into place as blob `digest` and makes the
-    /// move durable. If the blob already exists (another push of the same content won the
-    /// race), the upload file is removed instead: both hold the same bytes.
+    /// Links a fully written, fsynced upload file into place as blob `digest` and makes the
+    /// link durable. It is a hard link: the upload file keeps its name (and shares the inode)
+    /// until the caller removes it, so a caller whose blob file is removed by garbage
+    /// collection before its metadata is written can link it again. If the blob's file
+    /// already exists (another push of the same content), it is kept: both hold the same
+    /// bytes. Either way the directory is fsynced, so the file is durable whoever created it.
     ///
-    /// The caller must have verified that the file's bytes hash to `digest` and fsynced it.
-    pub async fn commit(&self, upload_file: &Path, digest: &Digest) -> io::Result<()> {
+    /// The caller must have verified that the file's bytes hash to `digest` and fsynced it,
+    /// and must never write to the upload file again.
+    pub async fn link_into_place(&self, upload_file: &Path, digest: &Digest) -> io::Result<()> {
         let target = self.blob_path(digest);
         let fan_dir = target
             .parent()
@@ -93,7 +99,7 @@ impl BlobStore {
             .to_path_buf();
         if !fan_dir.is_dir() {
             // Created once per prefix (at most 256 per algorithm); make each new directory
-            // entry durable so the rename below cannot be lost with its directory.
+            // entry durable so the link below cannot be lost with its directory.
             std::fs::create_dir_all(&fan_dir)?;
             if let Some(algo_dir) = fan_dir.parent() {
                 sync_dir(algo_dir).await?;
@@ -102,13 +108,11 @@ impl BlobStore {
                 }
             }
         }
-        if target.is_file() {
-            glommio::io::remove(upload_file).await?;
-            return Ok(());
+        match std::fs::hard_link(upload_file, &target) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
         }
-        // rename(2) replaces atomically: a concurrent commit of the same digest leaves one file
-        // holding the same bytes either way.
-        glommio::io::rename(upload_file, &target).await?;
         sync_dir(&fan_dir).await?;
         Ok(())
     }
@@ -133,6 +137,46 @@ impl BlobStore {
         BlobFile::open(&self.blob_path(digest), &self.uploads_dir).await
     }
 
+    /// Removes blob `digest`'s file. Blocking; for garbage collection, which calls it inside a
+    /// metadata writer job after checking that no row names the blob. Returns whether a file
+    /// was there.
+    pub fn remove_blob_file_blocking(&self, digest: &Digest) -> io::Result<bool> {
+        match std::fs::remove_file(self.blob_path(digest)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every file under `blobs/`, with the digest its path names (None for a path that names
+    /// no digest). Blocking directory walk: for fsck and garbage collection.
+    pub fn blob_files(&self) -> io::Result<Vec<BlobFileEntry>> {
+        let mut out = Vec::new();
+        for algo in read_dir_sorted(&self.blobs_dir)? {
+            let algo_name = algo.file_name().to_string_lossy().into_owned();
+            if !algo.file_type()?.is_dir() {
+                out.push(BlobFileEntry::new(algo.path(), None)?);
+                continue;
+            }
+            for fan in read_dir_sorted(&algo.path())? {
+                if !fan.file_type()?.is_dir() {
+                    out.push(BlobFileEntry::new(fan.path(), None)?);
+                    continue;
+                }
+                let fan_name = fan.file_name().to_string_lossy().into_owned();
+                for file in read_dir_sorted(&fan.path())? {
+                    let name = file.file_name().to_string_lossy().into_owned();
+                    let digest = Digest::parse(&format!("{algo_name}:{name}"))
+                        .ok()
+                        .filter(|d| d.encoded().starts_with(&fan_name) && fan_name.len() == 2)
+                        .filter(|_| file.file_type().is_ok_and(|t| t.is_file()));
+                    out.push(BlobFileEntry::new(file.path(), digest)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Names of the files in `uploads/`. Blocking directory walk: for start-up and background
     /// sweeps only.
     pub fn list_upload_files(&self) -> io::Result<Vec<String>> {
@@ -145,6 +189,41 @@ impl BlobStore {
         }
         Ok(names)
     }
+}
+
+/// A file found under `blobs/` by [`BlobStore::blob_files`].
+#[derive(Debug, Clone)]
+pub struct BlobFileEntry {
+    pub path: PathBuf,
+    /// The digest the path names; None for a stray file whose path names no digest.
+    pub digest: Option<Digest>,
+    pub size: u64,
+    /// Last status change (ctime) in ms: a hard link made by a push updates it, so a file
+    /// just linked into place looks new even if its bytes were written long ago.
+    pub changed_at_ms: u64,
+}
+
+impl BlobFileEntry {
+    fn new(path: PathBuf, digest: Option<Digest>) -> io::Result<BlobFileEntry> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::symlink_metadata(&path)?;
+        let changed_at_ms = u64::try_from(meta.ctime())
+            .unwrap_or(0)
+            .saturating_mul(1000)
+            .saturating_add(u64::try_from(meta.ctime_nsec()).unwrap_or(0) / 1_000_000);
+        Ok(BlobFileEntry {
+            path,
+            digest,
+            size: meta.len(),
+            changed_at_ms,
+        })
+    }
+}
+
+fn read_dir_sorted(dir: &Path) -> io::Result<Vec<std::fs::DirEntry>> {
+    let mut entries = std::fs::read_dir(dir)?.collect::<io::Result<Vec<_>>>()?;
+    entries.sort_by_key(|e| e.file_name());
+    Ok(entries)
 }
 
 async fn sync_dir(dir: &Path) -> io::Result<()> {

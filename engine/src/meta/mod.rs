@@ -114,6 +114,24 @@ impl Meta {
         Ok(Meta { reader, writer })
     }
 
+    /// Something to wait on for the store to be closed. It closes when the last handle is
+    /// dropped and the writer thread (which ends when no handle can submit) has let go; a
+    /// process must wait for that before it exits, or RocksDB's background threads may still
+    /// be flushing while the process tears down.
+    pub fn close_watch(&self) -> CloseWatch {
+        CloseWatch(Arc::downgrade(&self.reader.db))
+    }
+
+    /// Syncs the WAL and stops RocksDB's background flushes and compactions, waiting for any
+    /// running one. Call once no more writes will come, before the process exits: a process
+    /// that exits with background work running can be torn down under it.
+    pub fn shut_down(&self) {
+        if let Err(e) = self.reader.db.flush_wal(true) {
+            tracing::warn!(error = %e, "metadata WAL sync at shutdown failed");
+        }
+        self.reader.db.cancel_all_background_work(true);
+    }
+
     /// Runs `job` on the writer thread; resolves once its writes are durable.
     pub async fn write<R, E, F>(&self, job: F) -> Result<R, E>
     where
@@ -132,6 +150,23 @@ impl Meta {
         F: FnOnce(&mut WriteCtx<'_>) -> Result<R, E> + Send + 'static,
     {
         futures_lite::future::block_on(self.writer.submit(job))
+    }
+}
+
+/// See [`Meta::close_watch`].
+pub struct CloseWatch(std::sync::Weak<DB>);
+
+impl CloseWatch {
+    /// Waits until the store is closed; false if `timeout` passed first.
+    pub fn wait(&self, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.0.strong_count() > 0 {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        true
     }
 }
 
@@ -172,6 +207,11 @@ impl Reader {
         Ok(self.db.get_pinned_cf(self.cf(cf), key)?.is_some())
     }
 
+    /// Whether any row of `cf` starts with `prefix`.
+    pub fn any_with_prefix(&self, cf: &str, prefix: &[u8]) -> Result<bool, MetaError> {
+        Ok(!self.scan_prefix(cf, prefix, None, 1)?.is_empty())
+    }
+
     /// Rows whose key starts with `prefix`, in key order, starting strictly after
     /// `prefix ++ after` when `after` is given; at most `limit` rows. Returns the key suffix
     /// (after `prefix`) and the value.
@@ -182,28 +222,114 @@ impl Reader {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Row>, MetaError> {
-        let mut start = prefix.to_vec();
-        if let Some(after) = after {
-            start.extend_from_slice(after);
-            // The smallest key greater than `start` is `start ++ 0x00`.
-            start.push(0);
-        }
+        let start = scan_start(prefix, after);
         let iter = self
             .db
             .iterator_cf(self.cf(cf), IteratorMode::From(&start, Direction::Forward));
-        let mut rows = Vec::new();
-        for item in iter {
-            if rows.len() >= limit {
-                break;
-            }
-            let (key, value) = item?;
-            let Some(suffix) = key.strip_prefix(prefix) else {
-                break;
-            };
-            rows.push((suffix.to_vec(), value.to_vec()));
-        }
-        Ok(rows)
+        collect_rows(iter, prefix, limit)
     }
+}
+
+/// A consistent read-only view of the whole store as of one moment (a RocksDB snapshot), for
+/// checks that compare many rows while writes go on (fsck, statistics).
+pub struct Snapshot<'a> {
+    reader: &'a Reader,
+    snapshot: rocksdb::Snapshot<'a>,
+}
+
+impl Reader {
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            reader: self,
+            snapshot: self.db.snapshot(),
+        }
+    }
+}
+
+impl Snapshot<'_> {
+    pub fn get_raw(&self, cf: &str, key: &[u8]) -> Result<Option<Vec<u8>>, MetaError> {
+        Ok(self.snapshot.get_cf(self.reader.cf(cf), key)?)
+    }
+
+    pub fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        cf: &str,
+        key: &[u8],
+    ) -> Result<Option<T>, MetaError> {
+        match self.get_raw(cf, key)? {
+            None => Ok(None),
+            Some(bytes) => decode_json(key, &bytes).map(Some),
+        }
+    }
+
+    pub fn contains(&self, cf: &str, key: &[u8]) -> Result<bool, MetaError> {
+        Ok(self.get_raw(cf, key)?.is_some())
+    }
+
+    /// As [`Reader::scan_prefix`], on the snapshot.
+    pub fn scan_prefix(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Row>, MetaError> {
+        let start = scan_start(prefix, after);
+        let iter = self.snapshot.iterator_cf(
+            self.reader.cf(cf),
+            IteratorMode::From(&start, Direction::Forward),
+        );
+        collect_rows(iter, prefix, limit)
+    }
+
+    /// Calls `visit` with every row of `cf`, in key order, reading in pages so memory stays
+    /// bounded whatever the family's size.
+    pub fn for_each<E: From<MetaError>>(
+        &self,
+        cf: &str,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        const PAGE: usize = 1024;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self.scan_prefix(cf, b"", after.as_deref(), PAGE)?;
+            for (key, value) in &rows {
+                visit(key, value)?;
+            }
+            if rows.len() < PAGE {
+                return Ok(());
+            }
+            after = rows.last().map(|(k, _)| k.clone());
+        }
+    }
+}
+
+fn scan_start(prefix: &[u8], after: Option<&[u8]>) -> Vec<u8> {
+    let mut start = prefix.to_vec();
+    if let Some(after) = after {
+        start.extend_from_slice(after);
+        // The smallest key greater than `start` is `start ++ 0x00`.
+        start.push(0);
+    }
+    start
+}
+
+fn collect_rows<I>(iter: I, prefix: &[u8], limit: usize) -> Result<Vec<Row>, MetaError>
+where
+    I: Iterator<Item = Result<(Box<[u8]>, Box<[u8]>), rocksdb::Error>>,
+{
+    let mut rows = Vec::new();
+    for item in iter {
+        if rows.len() >= limit {
+            break;
+        }
+        let (key, value) = item?;
+        let Some(suffix) = key.strip_prefix(prefix) else {
+            break;
+        };
+        rows.push((suffix.to_vec(), value.to_vec()));
+    }
+    Ok(rows)
 }
 
 pub(crate) fn decode_json<T: serde::de::DeserializeOwned>(

@@ -12,7 +12,24 @@
 //! cf "repo_blobs"     <repo> 0x00 <digest>                -> RepoBlobLink (json)
 //! cf "referrers"      <repo> 0x00 <subject> 0x00 <digest> -> referrer Descriptor (json)
 //! cf "uploads"        <upload id>                         -> UploadRecord (json)
+//!
+//! reverse indexes, written in the same batch as the rows they mirror:
+//! cf "blob_links"       <digest> 0x00 <repo>                     -> ""  (of repo_blobs)
+//! cf "manifest_refs"    <target> 0x00 <repo> 0x00 <manifest>     -> ""  (blobs and child
+//!                                                                        manifests a manifest
+//!                                                                        references)
+//! cf "manifest_holders" <digest> 0x00 <repo>                     -> ""  (of manifests)
+//! cf "tag_targets"      <repo> 0x00 <digest> 0x00 <tag>          -> ""  (of tags)
+//!
+//! maintenance:
+//! cf "quarantine"       <at ms, 16 hex> 0x00 <seq>              -> QuarantineRecord (json)
+//! cf "maintenance"      <report name>                           -> last report (json)
 //! ```
+//!
+//! The reverse indexes exist so that garbage collection can re-check "does anything still
+//! reference this?" inside one metadata writer job with a prefix probe instead of a scan of
+//! every manifest, and so that deleting a manifest finds its tags without scanning the
+//! repository's tags. `berth fsck` recomputes them from the rows they mirror.
 //!
 //! Why 0x00 as the separator: repository names, tags and digests never contain it and it sorts
 //! below every byte they can contain, so `<repo> 0x00` is a prefix that selects exactly one
@@ -36,8 +53,14 @@ pub const CF_BLOBS: &str = "blobs";
 pub const CF_REPO_BLOBS: &str = "repo_blobs";
 pub const CF_REFERRERS: &str = "referrers";
 pub const CF_UPLOADS: &str = "uploads";
+pub const CF_BLOB_LINKS: &str = "blob_links";
+pub const CF_MANIFEST_REFS: &str = "manifest_refs";
+pub const CF_MANIFEST_HOLDERS: &str = "manifest_holders";
+pub const CF_TAG_TARGETS: &str = "tag_targets";
+pub const CF_QUARANTINE: &str = "quarantine";
+pub const CF_MAINTENANCE: &str = "maintenance";
 
-pub const COLUMN_FAMILIES: [&str; 8] = [
+pub const COLUMN_FAMILIES: [&str; 14] = [
     CF_REPOS,
     CF_TAGS,
     CF_MANIFESTS,
@@ -46,6 +69,12 @@ pub const COLUMN_FAMILIES: [&str; 8] = [
     CF_REPO_BLOBS,
     CF_REFERRERS,
     CF_UPLOADS,
+    CF_BLOB_LINKS,
+    CF_MANIFEST_REFS,
+    CF_MANIFEST_HOLDERS,
+    CF_TAG_TARGETS,
+    CF_QUARANTINE,
+    CF_MAINTENANCE,
 ];
 
 const SEP: u8 = 0x00;
@@ -108,6 +137,58 @@ pub fn referrer_key(repo: &RepoName, subject: &Digest, referrer: &Digest) -> Vec
     key
 }
 
+/// `<digest> 0x00`: the prefix of every reverse-index row about one digest.
+pub fn digest_prefix(digest: &Digest) -> Vec<u8> {
+    let mut key = Vec::with_capacity(digest.as_str().len() + 1);
+    key.extend_from_slice(digest.as_str().as_bytes());
+    key.push(SEP);
+    key
+}
+
+/// `<digest> 0x00 <repo>`: a blob link's or a manifest holder's reverse row.
+pub fn digest_repo_key(digest: &Digest, repo: &RepoName) -> Vec<u8> {
+    let mut key = digest_prefix(digest);
+    key.extend_from_slice(repo.as_str().as_bytes());
+    key
+}
+
+/// `<target> 0x00 <repo> 0x00`: every manifest of `repo` that references `target`.
+pub fn manifest_refs_prefix(target: &Digest, repo: &RepoName) -> Vec<u8> {
+    let mut key = digest_repo_key(target, repo);
+    key.push(SEP);
+    key
+}
+
+pub fn manifest_ref_key(target: &Digest, repo: &RepoName, manifest: &Digest) -> Vec<u8> {
+    let mut key = manifest_refs_prefix(target, repo);
+    key.extend_from_slice(manifest.as_str().as_bytes());
+    key
+}
+
+/// `<repo> 0x00 <digest> 0x00`: every tag of `repo` pointing at `digest`.
+pub fn tag_targets_prefix(repo: &RepoName, digest: &Digest) -> Vec<u8> {
+    let mut key = repo_key(repo, digest.as_str());
+    key.push(SEP);
+    key
+}
+
+pub fn tag_target_key(repo: &RepoName, digest: &Digest, tag: &str) -> Vec<u8> {
+    let mut key = tag_targets_prefix(repo, digest);
+    key.extend_from_slice(tag.as_bytes());
+    key
+}
+
+/// Splits `a 0x00 b` into `(a, b)` at the first separator.
+pub fn split_once(key: &[u8]) -> Option<(&[u8], &[u8])> {
+    let at = key.iter().position(|b| *b == SEP)?;
+    Some((&key[..at], &key[at + 1..]))
+}
+
+/// A quarantine row's key: time first, so the record reads as a log.
+pub fn quarantine_key(at_ms: u64, seq: u64) -> Vec<u8> {
+    format!("{at_ms:016x}\0{seq:08x}").into_bytes()
+}
+
 /// The part of a repository-scoped key after `<repo> 0x00`, or None if `key` is not in `repo`.
 pub fn strip_repo_prefix<'k>(key: &'k [u8], prefix: &[u8]) -> Option<&'k [u8]> {
     key.strip_prefix(prefix)
@@ -165,6 +246,20 @@ pub struct UploadRecord {
 pub struct UploadLease {
     pub boot_id: String,
     pub taken_at_ms: u64,
+}
+
+/// A metadata row `berth fsck --repair` moved out of the way because it pointed at something
+/// missing or corrupt. Kept so an operator can see, and if need be restore, what was removed.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct QuarantineRecord {
+    pub at_ms: u64,
+    pub column_family: String,
+    /// The row's exact key bytes, hex encoded.
+    #[serde(with = "hex_bytes")]
+    pub key: Vec<u8>,
+    #[serde(with = "hex_bytes")]
+    pub value: Vec<u8>,
+    pub reason: String,
 }
 
 /// Referrer rows hold the descriptor exactly as the referrers API returns it.

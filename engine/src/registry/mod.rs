@@ -9,6 +9,7 @@
 //! - Stored manifest bytes are exactly the bytes pushed; their digest is of those bytes.
 
 mod error;
+pub mod rows;
 
 use std::sync::Arc;
 
@@ -107,6 +108,10 @@ impl Registry {
         &self.meta
     }
 
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
     pub fn repo_exists(&self, repo: &RepoName) -> Result<bool, RegistryError> {
         Ok(self
             .meta
@@ -187,13 +192,13 @@ impl Registry {
     /// nothing referencing them.
     pub async fn delete_blob(&self, repo: &RepoName, digest: &Digest) -> Result<(), RegistryError> {
         let key = schema::repo_blob_key(repo, digest);
-        let digest = digest.clone();
+        let (repo, digest) = (repo.clone(), digest.clone());
         self.meta
             .write(move |ctx| -> Result<(), RegistryError> {
                 if !ctx.contains(schema::CF_REPO_BLOBS, &key)? {
                     return Err(RegistryError::BlobUnknown { digest });
                 }
-                ctx.delete(schema::CF_REPO_BLOBS, &key);
+                rows::delete_blob_link(ctx, &repo, &digest);
                 Ok(())
             })
             .await
@@ -294,6 +299,7 @@ impl Registry {
             Reference::Digest(_) => None,
         };
         let subject = parsed.subject.as_ref().map(|s| s.digest.clone());
+        let targets = rows::manifest_targets(&parsed);
         let referrer = parsed.subject.as_ref().map(|s| {
             (
                 s.digest.clone(),
@@ -314,17 +320,9 @@ impl Registry {
                 if !ctx.contains(schema::CF_MANIFEST_BYTES, bytes_key)? {
                     ctx.put_raw(schema::CF_MANIFEST_BYTES, bytes_key, &bytes);
                 }
-                ctx.put_json(
-                    schema::CF_MANIFESTS,
-                    &schema::manifest_key(&repo, &stored_digest),
-                    &link,
-                );
+                rows::put_manifest(ctx, &repo, &stored_digest, &link, &targets);
                 if let Some(tag) = &tag {
-                    ctx.put_raw(
-                        schema::CF_TAGS,
-                        &schema::tag_key(&repo, tag),
-                        stored_digest.as_str().as_bytes(),
-                    );
+                    rows::set_tag(ctx, &repo, tag, &stored_digest)?;
                 }
                 if let Some((subject, descriptor)) = &referrer {
                     ctx.put_json(
@@ -353,37 +351,14 @@ impl Registry {
                 let unknown = || RegistryError::ManifestUnknown {
                     reference: reference.to_string(),
                 };
-                match &reference {
-                    Reference::Tag(tag) => {
-                        let key = schema::tag_key(&repo, tag);
-                        if !ctx.contains(schema::CF_TAGS, &key)? {
-                            return Err(unknown());
-                        }
-                        ctx.delete(schema::CF_TAGS, &key);
-                    }
+                let found = match &reference {
+                    Reference::Tag(tag) => rows::delete_tag(ctx, &repo, tag)?,
                     Reference::Digest(digest) => {
-                        let key = schema::manifest_key(&repo, digest);
-                        let link: ManifestLink = ctx
-                            .get_json(schema::CF_MANIFESTS, &key)?
-                            .ok_or_else(unknown)?;
-                        ctx.delete(schema::CF_MANIFESTS, &key);
-                        let prefix = schema::repo_prefix(&repo);
-                        for (tag, target) in
-                            ctx.scan_prefix(schema::CF_TAGS, &prefix, None, usize::MAX)?
-                        {
-                            if target == digest.as_str().as_bytes() {
-                                let mut tag_key = prefix.clone();
-                                tag_key.extend_from_slice(&tag);
-                                ctx.delete(schema::CF_TAGS, &tag_key);
-                            }
-                        }
-                        if let Some(subject) = &link.subject {
-                            ctx.delete(
-                                schema::CF_REFERRERS,
-                                &schema::referrer_key(&repo, subject, digest),
-                            );
-                        }
+                        rows::delete_manifest(ctx, &repo, digest)?.is_some()
                     }
+                };
+                if !found {
+                    return Err(unknown());
                 }
                 Ok(())
             })

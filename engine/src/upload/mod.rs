@@ -477,7 +477,9 @@ impl Appender {
                 RegistryError::DigestMismatch { .. } => {
                     let _ = self.uploads.cancel(&self.repo, &session.id).await;
                 }
-                // Anything else (i/o, overload): keep the session for a retry, unleased.
+                // Anything else (i/o, overload): keep the session, unleased. A failure before the
+                // bytes were linked into the store leaves it resumable; after, its file is gone
+                // and the next request is told the upload is unknown, so the client starts over.
                 _ => {
                     self.uploads
                         .release(&session.id, &session.lease, None)
@@ -521,21 +523,14 @@ impl Appender {
                 actual,
             });
         }
-        uploads.store.commit(&path, expected).await?;
-        let now = uploads.clock.now_ms();
-        let (repo, digest) = (self.repo.clone(), expected.clone());
-        let session_key = session.map(|s| s.id.as_str().as_bytes().to_vec());
-        uploads
-            .meta
-            .write(move |ctx| -> Result<(), RegistryError> {
-                link_blob(ctx, &repo, &digest, size, now)?;
-                if let Some(key) = session_key {
-                    ctx.delete(schema::CF_UPLOADS, &key);
-                }
-                Ok(())
-            })
-            .await?;
-        Ok(size)
+        let result = commit_blob(&uploads, &path, &self.repo, expected, size, session).await;
+        // The upload's own name is not needed whatever happened: on success the blob file
+        // holds the bytes; on failure a session must not append to an inode that a blob file
+        // may share (it is then unknown to the next request, which starts over).
+        if let Err(e) = uploads.store.remove_upload_file(&self.file_name).await {
+            tracing::warn!(file = %self.file_name, error = %e, "could not remove upload file");
+        }
+        result
     }
 
     /// Ends the request without recording anything; the session keeps its previous offset.
@@ -585,6 +580,54 @@ impl Drop for Appender {
     }
 }
 
+/// How often a push links its file again when garbage collection removed the blob's file
+/// between the link and the metadata write (each time, an unreferenced file of the same digest
+/// had to be collected at that very moment).
+const COMMIT_ATTEMPTS: usize = 3;
+
+/// Links the verified upload file into the blob store and records the blob, linked to `repo`.
+///
+/// The file check and the metadata write happen in one writer job. Garbage collection removes
+/// a blob file only inside a writer job that finds no blob row, so the two are ordered: either
+/// this job runs first and GC then sees the row, or GC removed the file first and this job
+/// finds it missing and links it again from the upload file.
+async fn commit_blob(
+    uploads: &Uploads,
+    upload_file: &std::path::Path,
+    repo: &RepoName,
+    digest: &Digest,
+    size: u64,
+    session: Option<&Session>,
+) -> Result<u64, RegistryError> {
+    for _ in 0..COMMIT_ATTEMPTS {
+        uploads.store.link_into_place(upload_file, digest).await?;
+        let now = uploads.clock.now_ms();
+        let blob_path = uploads.store.blob_path(digest);
+        let (repo, job_digest) = (repo.clone(), digest.clone());
+        let session_key = session.map(|s| s.id.as_str().as_bytes().to_vec());
+        let recorded = uploads
+            .meta
+            .write(move |ctx| -> Result<bool, RegistryError> {
+                if !blob_path.is_file() {
+                    return Ok(false);
+                }
+                link_blob(ctx, &repo, &job_digest, size, now)?;
+                if let Some(key) = session_key {
+                    ctx.delete(schema::CF_UPLOADS, &key);
+                }
+                Ok(true)
+            })
+            .await?;
+        if recorded {
+            return Ok(size);
+        }
+        tracing::info!(%digest, "blob file collected while being committed; linking it again");
+    }
+    Err(RegistryError::Io(std::io::Error::other(format!(
+        "blob {digest} file was removed {COMMIT_ATTEMPTS} times while being committed"
+    ))))
+}
+
 async fn rehash(path: &std::path::Path, algorithm: Algorithm) -> Result<Digest, RegistryError> {
     const CHUNK_BYTES: usize = 1 << 20;
     let file = glommio::io::DmaFile::open(path).await?;
@@ -623,9 +666,10 @@ pub(crate) fn link_blob(
             },
         );
     }
-    ctx.put_json(
-        schema::CF_REPO_BLOBS,
-        &schema::repo_blob_key(repo, digest),
+    crate::registry::rows::put_blob_link(
+        ctx,
+        repo,
+        digest,
         &RepoBlobLink {
             size,
             linked_at_ms: now_ms,

@@ -1,6 +1,7 @@
 //! Thin handlers of the distribution API, one file per endpoint family. They parse what the
 //! request says, call the engine, and shape the answer; nothing here touches disk.
 
+mod admin;
 mod blobs;
 mod listings;
 mod manifests;
@@ -17,6 +18,7 @@ use crate::http::body::ResponseBody;
 pub(crate) use crate::http::body::{json_response, RequestBody};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::router::{self, Endpoint, RouteError};
+use crate::maintenance::MaintenanceHandle;
 
 pub type ApiResult = Result<Response<ResponseBody>, ApiError>;
 
@@ -25,6 +27,7 @@ pub struct ShardContext {
     pub registry: Registry,
     pub config: Rc<Config>,
     pub shard: usize,
+    pub maintenance: MaintenanceHandle,
 }
 
 /// Routes and runs one request.
@@ -58,6 +61,15 @@ pub async fn dispatch(ctx: &ShardContext, req: Request<RequestBody>) -> ApiResul
         ));
     }
     match endpoint {
+        Endpoint::AdminStats => admin::stats(ctx).await,
+        Endpoint::AdminGc => match method {
+            Method::POST => admin::run_gc(ctx, &req).await,
+            _ => admin::last_report(ctx, berth_engine::maintenance::GC_REPORT),
+        },
+        Endpoint::AdminScrub => match method {
+            Method::POST => admin::run_scrub(ctx).await,
+            _ => admin::last_report(ctx, berth_engine::maintenance::SCRUB_REPORT),
+        },
         Endpoint::Base => Ok(json_response(StatusCode::OK, b"{}".to_vec())),
         Endpoint::Catalog => listings::catalog(ctx, &req),
         Endpoint::Tags { name } => listings::tags(ctx, &req, &repo(name)?),

@@ -20,6 +20,11 @@
 //! end-13  GET          /v2/<name>/blobs/uploads/<reference>
 //!         DELETE       /v2/<name>/blobs/uploads/<reference>
 //!         GET          /v2/_catalog?n=<integer>&last=<name>
+//!
+//! operators (docs/api.md):
+//!         GET          /api/v1/admin/stats
+//!         GET/POST     /api/v1/admin/gc[?dry_run=true]
+//!         GET/POST     /api/v1/admin/scrub
 //! ```
 
 use http::Method;
@@ -36,6 +41,9 @@ pub enum Endpoint<'p> {
     Upload { name: &'p str, id: &'p str },
     Tags { name: &'p str },
     Referrers { name: &'p str, digest: &'p str },
+    AdminStats,
+    AdminGc,
+    AdminScrub,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +64,8 @@ pub fn route<'p>(method: &Method, path: &'p str) -> Result<Endpoint<'p>, RouteEr
         Endpoint::Manifest { .. } => "GET, HEAD, PUT, DELETE",
         Endpoint::UploadStart { .. } => "POST",
         Endpoint::Upload { .. } => "GET, PATCH, PUT, DELETE",
+        Endpoint::AdminStats => "GET",
+        Endpoint::AdminGc | Endpoint::AdminScrub => "GET, POST",
     };
     if allowed.split(", ").any(|m| m == method.as_str()) {
         Ok(endpoint)
@@ -65,6 +75,14 @@ pub fn route<'p>(method: &Method, path: &'p str) -> Result<Endpoint<'p>, RouteEr
 }
 
 fn endpoint(path: &str) -> Option<Endpoint<'_>> {
+    if let Some(admin) = path.strip_prefix("/api/v1/admin/") {
+        return match admin {
+            "stats" => Some(Endpoint::AdminStats),
+            "gc" => Some(Endpoint::AdminGc),
+            "scrub" => Some(Endpoint::AdminScrub),
+            _ => None,
+        };
+    }
     let rest = path.strip_prefix("/v2")?;
     if rest.is_empty() || rest == "/" {
         return Some(Endpoint::Base);
@@ -168,6 +186,23 @@ mod tests {
                 name: "ns/app",
                 digest: "sha256:ab",
             }),
+        );
+    }
+
+    #[test]
+    fn admin_endpoints_route() {
+        check(Method::GET, "/api/v1/admin/stats", Ok(Endpoint::AdminStats));
+        check(Method::POST, "/api/v1/admin/gc", Ok(Endpoint::AdminGc));
+        check(Method::GET, "/api/v1/admin/scrub", Ok(Endpoint::AdminScrub));
+        check(
+            Method::POST,
+            "/api/v1/admin/stats",
+            Err(RouteError::MethodNotAllowed { allowed: "GET" }),
+        );
+        check(
+            Method::GET,
+            "/api/v1/admin/other",
+            Err(RouteError::NotFound),
         );
     }
 

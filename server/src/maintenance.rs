@@ -1,0 +1,248 @@
+//! The maintenance shard: one background thread that runs garbage collection and the scrub on
+//! their schedules and when asked (admin API), so that pushes and pulls never wait on them.
+//!
+//! ```text
+//!  shard 0 ──┐  bounded queue  ┌──────────────────────────────────────────┐
+//!  shard 1 ──┼───────────────▶ │ berth-maintenance: gc │ scrub │ (timer)   │ ── reports ─▶ RocksDB
+//!            │  (reply: oneshot)└──────────────────────────────────────────┘    (maintenance cf)
+//! ```
+//!
+//! One run at a time: a request that arrives while a run is going waits its turn (the queue is
+//! small; a full queue is reported, not blocked on). Reports are stored in the metadata, so
+//! every shard can serve the last one without sharing memory with this thread.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use berth_engine::maintenance::fsck::{self, FsckOptions, FsckReport, Severity};
+use berth_engine::maintenance::gc::{self, GcOptions, GcReport};
+use berth_engine::maintenance::{save_report, GC_REPORT, SCRUB_REPORT};
+use berth_engine::registry::Registry;
+use futures_channel::oneshot;
+
+use crate::config::Config;
+
+const QUEUE_MAX: usize = 8;
+
+enum Request {
+    Gc {
+        dry_run: bool,
+        reply: oneshot::Sender<Result<GcReport, String>>,
+    },
+    Scrub {
+        reply: oneshot::Sender<Result<FsckReport, String>>,
+    },
+}
+
+/// How shards ask the maintenance shard for a run.
+#[derive(Clone)]
+pub struct MaintenanceHandle {
+    queue: SyncSender<Request>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{QUEUE_MAX} maintenance runs are already waiting")]
+    Busy,
+    #[error("the maintenance shard has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl MaintenanceHandle {
+    pub async fn gc(&self, dry_run: bool) -> Result<GcReport, RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Gc { dry_run, reply })?;
+        answer
+            .await
+            .map_err(|_| RunError::Stopped)?
+            .map_err(RunError::Failed)
+    }
+
+    pub async fn scrub(&self) -> Result<FsckReport, RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Scrub { reply })?;
+        answer
+            .await
+            .map_err(|_| RunError::Stopped)?
+            .map_err(RunError::Failed)
+    }
+
+    fn send(&self, request: Request) -> Result<(), RunError> {
+        self.queue.try_send(request).map_err(|e| match e {
+            TrySendError::Full(_) => RunError::Busy,
+            TrySendError::Disconnected(_) => RunError::Stopped,
+        })
+    }
+}
+
+/// The running maintenance shard; [`MaintenanceShard::stop`] ends it.
+pub struct MaintenanceShard {
+    thread: JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+}
+
+impl MaintenanceShard {
+    /// Asks the current run to stop at its next item and waits for the thread.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+pub fn gc_options(config: &Config, dry_run: bool) -> GcOptions {
+    GcOptions {
+        grace_ms: config.gc.grace_period_s.saturating_mul(1000),
+        untagged_manifests: config.gc.delete_untagged_manifests,
+        unreferenced_links: config.gc.collect_unreferenced_links,
+        ops_per_s: config.gc.ops_per_s,
+        dry_run,
+    }
+}
+
+pub fn scrub_options(config: &Config) -> FsckOptions {
+    FsckOptions {
+        repair: false,
+        verify_digests: true,
+        threads: config.scrub.threads.max(1),
+        read_bytes_per_s: config.scrub.read_bytes_per_s,
+        online: true,
+        grace_ms: config.gc.grace_period_s.saturating_mul(1000),
+    }
+}
+
+pub fn start(
+    registry: Registry,
+    config: Arc<Config>,
+) -> std::io::Result<(MaintenanceShard, MaintenanceHandle)> {
+    let (queue, requests) = mpsc::sync_channel::<Request>(QUEUE_MAX);
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread = {
+        let stop = stop.clone();
+        std::thread::Builder::new()
+            .name("berth-maintenance".into())
+            .spawn(move || run(registry, config, requests, stop))?
+    };
+    Ok((
+        MaintenanceShard { thread, stop },
+        MaintenanceHandle { queue },
+    ))
+}
+
+fn every(seconds: u64) -> Option<Duration> {
+    (seconds > 0).then(|| Duration::from_secs(seconds))
+}
+
+fn run(
+    registry: Registry,
+    config: Arc<Config>,
+    requests: mpsc::Receiver<Request>,
+    stop: Arc<AtomicBool>,
+) {
+    let gc_every = every(config.gc.interval_s);
+    let scrub_every = every(config.scrub.interval_s);
+    let mut next_gc = gc_every.map(|d| Instant::now() + d);
+    let mut next_scrub = scrub_every.map(|d| Instant::now() + d);
+    const POLL: Duration = Duration::from_millis(200);
+    while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        if next_gc.is_some_and(|t| t <= now) {
+            let _ = collect(&registry, &config, false, &stop);
+            next_gc = gc_every.map(|d| Instant::now() + d);
+            continue;
+        }
+        if next_scrub.is_some_and(|t| t <= now) {
+            let _ = scrub(&registry, &config, &stop);
+            next_scrub = scrub_every.map(|d| Instant::now() + d);
+            continue;
+        }
+        // Wake for requests, for the next scheduled run, and to notice `stop`.
+        match requests.recv_timeout(POLL) {
+            Ok(Request::Gc { dry_run, reply }) => {
+                let _ = reply.send(collect(&registry, &config, dry_run, &stop));
+            }
+            Ok(Request::Scrub { reply }) => {
+                let _ = reply.send(scrub(&registry, &config, &stop));
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {
+                // Every shard is gone; only the schedule is left, and the process is ending.
+                return;
+            }
+        }
+    }
+}
+
+fn collect(
+    registry: &Registry,
+    config: &Config,
+    dry_run: bool,
+    stop: &AtomicBool,
+) -> Result<GcReport, String> {
+    let started = Instant::now();
+    match gc::run(registry, &gc_options(config, dry_run), stop) {
+        Ok(report) => {
+            tracing::info!(
+                dry_run,
+                manifests = report.manifests_deleted,
+                links = report.links_removed,
+                blobs = report.blobs_deleted,
+                bytes = report.bytes_reclaimed(),
+                orphan_files = report.orphan_files_removed,
+                kept_on_recheck = report.kept_on_recheck,
+                ms = started.elapsed().as_millis() as u64,
+                "garbage collection finished"
+            );
+            if !dry_run {
+                if let Err(e) = save_report(registry.meta(), GC_REPORT, &report) {
+                    tracing::warn!(error = %e, "could not store the gc report");
+                }
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "garbage collection failed");
+            Err(e.to_string())
+        }
+    }
+}
+
+fn scrub(registry: &Registry, config: &Config, stop: &AtomicBool) -> Result<FsckReport, String> {
+    let started = Instant::now();
+    match fsck::run(registry, &scrub_options(config), stop) {
+        Ok(report) => {
+            const LOGGED_MAX: usize = 100;
+            for f in report.findings.iter().take(LOGGED_MAX) {
+                match f.severity {
+                    Severity::Error => {
+                        tracing::warn!(code = %f.code, subject = %f.subject, detail = %f.detail, "scrub found a problem")
+                    }
+                    Severity::Garbage => {
+                        tracing::info!(code = %f.code, subject = %f.subject, detail = %f.detail, "scrub found garbage")
+                    }
+                }
+            }
+            tracing::info!(
+                blobs = report.blobs_checked,
+                bytes_verified = report.blob_bytes_verified,
+                manifests = report.manifests_checked,
+                errors = report.errors,
+                garbage = report.garbage,
+                ms = started.elapsed().as_millis() as u64,
+                "scrub finished"
+            );
+            if let Err(e) = save_report(registry.meta(), SCRUB_REPORT, &report) {
+                tracing::warn!(error = %e, "could not store the scrub report");
+            }
+            Ok(report)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "scrub failed");
+            Err(e.to_string())
+        }
+    }
+}
