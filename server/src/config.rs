@@ -77,6 +77,9 @@ pub struct StorageConfig {
     pub blob_read_chunk_bytes: usize,
     /// Size of the aligned buffer of each upload stream.
     pub upload_write_buffer_bytes: usize,
+    /// Uploads are refused (507) when the file system has less than this free, keeping room
+    /// for metadata writes.
+    pub min_free_bytes: u64,
 }
 
 impl Default for StorageConfig {
@@ -88,6 +91,7 @@ impl Default for StorageConfig {
             meta_block_cache_bytes: 64 << 20,
             blob_read_chunk_bytes: 256 << 10,
             upload_write_buffer_bytes: 1 << 20,
+            min_free_bytes: 128 << 20,
         }
     }
 }

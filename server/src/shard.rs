@@ -65,6 +65,7 @@ pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
             session_idle_ttl_ms: config.uploads.session_idle_ttl_s.saturating_mul(1000),
             write_buffer_bytes: config.storage.upload_write_buffer_bytes,
             sessions_max: config.uploads.sessions_max,
+            min_free_bytes: config.storage.min_free_bytes,
         },
     );
     Ok(Registry::new(

@@ -34,8 +34,13 @@ impl Daemon {
 
     /// A fresh daemon whose config file holds `toml`.
     pub fn start_with_config(toml: &str) -> Daemon {
+        Self::start_at(None, toml)
+    }
+
+    /// A daemon on `data_dir` (default: a fresh temporary one) whose config file holds `toml`.
+    pub fn start_at(data_dir: Option<PathBuf>, toml: &str) -> Daemon {
         let tmp = tempfile::tempdir().expect("tempdir");
-        let data_dir = tmp.path().join("data");
+        let data_dir = data_dir.unwrap_or_else(|| tmp.path().join("data"));
         let config_path = (!toml.is_empty()).then(|| {
             let path = tmp.path().join("berth.toml");
             std::fs::write(&path, toml).expect("write config");

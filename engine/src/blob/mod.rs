@@ -137,6 +137,20 @@ impl BlobStore {
         BlobFile::open(&self.blob_path(digest), &self.uploads_dir).await
     }
 
+    /// Bytes available to this process on the data directory's file system (statvfs).
+    pub fn free_bytes(&self) -> io::Result<u64> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = std::ffi::CString::new(self.blobs_dir.as_os_str().as_bytes())
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+        // SAFETY: `path` is a valid NUL-terminated string and `stat` a properly sized,
+        // writable struct that statvfs fills in.
+        if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
+    }
+
     /// Removes blob `digest`'s file. Blocking; for garbage collection, which calls it inside a
     /// metadata writer job after checking that no row names the blob. Returns whether a file
     /// was there.

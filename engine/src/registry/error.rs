@@ -33,6 +33,10 @@ pub enum RegistryError {
     UploadBusy { id: String },
     #[error("upload would exceed the {max} byte limit")]
     UploadTooLarge { max: u64 },
+    #[error(
+        "storage is full: {free} bytes free, below the {reserve} byte reserve kept for metadata"
+    )]
+    StorageFull { free: u64, reserve: u64 },
     #[error("the registry is overloaded: {0}")]
     Overloaded(String),
     #[error("stored data is corrupted: {what}")]
@@ -41,6 +45,17 @@ pub enum RegistryError {
     Io(#[from] io::Error),
     #[error("{0}")]
     Meta(MetaError),
+}
+
+impl RegistryError {
+    /// The file system is full, or below the reserve that keeps metadata writable.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            RegistryError::StorageFull { .. } => true,
+            RegistryError::Io(e) => e.raw_os_error() == Some(libc::ENOSPC),
+            _ => false,
+        }
+    }
 }
 
 impl From<MetaError> for RegistryError {

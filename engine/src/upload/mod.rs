@@ -75,6 +75,9 @@ pub struct UploadLimits {
     pub write_buffer_bytes: usize,
     /// Open sessions (approximately counted) before new ones are refused.
     pub sessions_max: u64,
+    /// Uploads stop (507) when the file system has less than this free, so that metadata
+    /// (manifests, tags, deletes, RocksDB's own files) can still be written.
+    pub min_free_bytes: u64,
 }
 
 impl Default for UploadLimits {
@@ -84,9 +87,13 @@ impl Default for UploadLimits {
             session_idle_ttl_ms: 24 * 3600 * 1000,
             write_buffer_bytes: 1 << 20,
             sessions_max: 100_000,
+            min_free_bytes: 128 << 20,
         }
     }
 }
+
+/// An upload checks free space when it starts and after every this many bytes.
+const FREE_SPACE_CHECK_BYTES: u64 = 8 << 20;
 
 /// Upload sessions of one registry; cheap to clone, one per shard.
 #[derive(Clone)]
@@ -122,6 +129,7 @@ impl Uploads {
 
     /// Opens a new session for `repo`: an empty data file, then its record.
     pub async fn start(&self, repo: &RepoName) -> Result<UploadStatus, RegistryError> {
+        self.check_free_space()?;
         if self.meta.estimate_keys(schema::CF_UPLOADS)? >= self.limits.sessions_max {
             return Err(RegistryError::Overloaded(format!(
                 "{} upload sessions are open",
@@ -154,6 +162,19 @@ impl Uploads {
             })
             .await?;
         Ok(UploadStatus { id, offset: 0 })
+    }
+
+    /// Refuses to take more bytes when the file system is below the reserve.
+    fn check_free_space(&self) -> Result<(), RegistryError> {
+        let reserve = self.limits.min_free_bytes;
+        if reserve == 0 {
+            return Ok(());
+        }
+        let free = self.store.free_bytes()?;
+        if free < reserve {
+            return Err(RegistryError::StorageFull { free, reserve });
+        }
+        Ok(())
     }
 
     /// The session's record, if it exists and belongs to `repo`.
@@ -254,11 +275,14 @@ impl Uploads {
             writer: Some(writer),
             hasher: Some(hasher),
             file_name: id.as_str().to_owned(),
+            unchecked_bytes: FREE_SPACE_CHECK_BYTES,
+            storage_full: false,
         })
     }
 
     /// A single-request upload (POST `?digest=`): no session record, a private data file.
     pub async fn oneshot(&self, repo: &RepoName) -> Result<Appender, RegistryError> {
+        self.check_free_space()?;
         let file_name = format!("{ONESHOT_PREFIX}{}", UploadId::new());
         let writer = AppendWriter::create(
             &self.store.upload_path(&file_name),
@@ -272,6 +296,8 @@ impl Uploads {
             writer: Some(writer),
             hasher: Some(DigestHasher::new(Algorithm::Sha256)),
             file_name,
+            unchecked_bytes: FREE_SPACE_CHECK_BYTES,
+            storage_full: false,
         })
     }
 
@@ -356,6 +382,27 @@ impl Uploads {
         Ok(removed)
     }
 
+    /// Frees a session's space after the disk filled: the file first (the record alone is a
+    /// session whose next request is told it is unknown), then the record, best effort — the
+    /// metadata write may itself fail on a full disk, and expiry removes the record later.
+    async fn discard(&self, id: &UploadId) {
+        if let Err(e) = self.store.remove_upload_file(id.as_str()).await {
+            tracing::warn!(upload = %id, error = %e, "could not remove the upload file");
+        }
+        let key = id.as_str().as_bytes().to_vec();
+        let removed = self
+            .meta
+            .write(move |ctx| -> Result<(), RegistryError> {
+                ctx.delete(schema::CF_UPLOADS, &key);
+                Ok(())
+            })
+            .await;
+        match removed {
+            Ok(()) => tracing::info!(upload = %id, "storage full: upload session discarded"),
+            Err(e) => tracing::warn!(upload = %id, error = %e, "could not remove the session"),
+        }
+    }
+
     /// Releases our lease, optionally recording new progress. Failures are logged: the lease
     /// is void after a restart anyway.
     async fn release(&self, id: &UploadId, lease: &str, progress: Option<(u64, Vec<u8>)>) {
@@ -412,9 +459,18 @@ pub struct Appender {
     writer: Option<AppendWriter>,
     hasher: Option<DigestHasher>,
     file_name: String,
+    /// Bytes written since free space was last checked.
+    unchecked_bytes: u64,
+    /// The file system filled up: the session's bytes are discarded, not kept for a retry.
+    storage_full: bool,
 }
 
 impl Appender {
+    /// Whether a write failed because the file system is full (or below the reserve).
+    pub fn storage_full(&self) -> bool {
+        self.storage_full
+    }
+
     /// Bytes in the upload so far, including earlier requests'.
     pub fn offset(&self) -> u64 {
         self.writer.as_ref().map_or(0, AppendWriter::len)
@@ -430,8 +486,20 @@ impl Appender {
         if writer.len() + chunk.len() as u64 > max {
             return Err(RegistryError::UploadTooLarge { max });
         }
+        if self.unchecked_bytes >= FREE_SPACE_CHECK_BYTES {
+            self.unchecked_bytes = 0;
+            if let Err(e) = self.uploads.check_free_space() {
+                self.storage_full = e.is_storage_full();
+                return Err(e);
+            }
+        }
+        self.unchecked_bytes += chunk.len() as u64;
         hasher.update(chunk);
-        writer.write(chunk).await?;
+        if let Err(e) = writer.write(chunk).await {
+            let e = RegistryError::from(e);
+            self.storage_full = e.is_storage_full();
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -477,6 +545,8 @@ impl Appender {
                 RegistryError::DigestMismatch { .. } => {
                     let _ = self.uploads.cancel(&self.repo, &session.id).await;
                 }
+                // The disk filled: free what the session holds.
+                e if e.is_storage_full() => self.uploads.discard(&session.id).await,
                 // Anything else (i/o, overload): keep the session, unleased. A failure before the
                 // bytes were linked into the store leaves it resumable; after, its file is gone
                 // and the next request is told the upload is unknown, so the client starts over.
@@ -533,12 +603,14 @@ impl Appender {
         result
     }
 
-    /// Ends the request without recording anything; the session keeps its previous offset.
+    /// Ends the request without recording anything; the session keeps its previous offset
+    /// (unless the disk filled up: then the session is discarded to free its space).
     pub async fn abandon(mut self) {
         if let Some(writer) = self.writer.take() {
             writer.abandon().await;
         }
         match self.session.take() {
+            Some(session) if self.storage_full => self.uploads.discard(&session.id).await,
             Some(session) => {
                 self.uploads
                     .release(&session.id, &session.lease, None)
@@ -558,11 +630,16 @@ impl Drop for Appender {
         if let Some(session) = self.session.take() {
             let uploads = self.uploads.clone();
             let writer = self.writer.take();
+            let full = self.storage_full;
             glommio::spawn_local(async move {
                 if let Some(writer) = writer {
                     writer.abandon().await;
                 }
-                uploads.release(&session.id, &session.lease, None).await;
+                if full {
+                    uploads.discard(&session.id).await;
+                } else {
+                    uploads.release(&session.id, &session.lease, None).await;
+                }
             })
             .detach();
         } else if self.writer.is_some() {

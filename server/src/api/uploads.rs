@@ -85,6 +85,12 @@ pub async fn patch(
             let offset = appender.save().await?;
             upload_accepted(StatusCode::ACCEPTED, name, id, offset)
         }
+        Err(e) if appender.storage_full() => {
+            // The disk filled: keeping the partial bytes would only hold the space; the
+            // session is discarded and the client must start over.
+            appender.abandon().await;
+            Err(e)
+        }
         Err(e) => {
             // Keep what arrived: the client can ask for the offset and continue from there.
             let offset = appender.offset();

@@ -163,6 +163,10 @@ impl From<RegistryError> for ApiError {
                     .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))
             }
             RegistryError::Corrupted { .. } => ApiError::internal("stored data is corrupted", &e),
+            RegistryError::StorageFull { .. } => {
+                tracing::warn!(error = %e, "refusing upload bytes");
+                ApiError::new(S::INSUFFICIENT_STORAGE, C::Internal, e.to_string())
+            }
             RegistryError::Io(ref io) if io.raw_os_error() == Some(libc_enospc()) => {
                 tracing::error!(error = %e, "disk full");
                 ApiError::new(
