@@ -104,7 +104,7 @@ trap 'exit 130' INT TERM
 start_berth() { # $1: directory for this server's data, config and log
   SERVER_DIR=$1
   mkdir -p "$SERVER_DIR"
-  printf '[log]\naccess_log = false\nlevel = "warn"\n' > "$SERVER_DIR/berth.toml"
+  printf '[auth]\nenabled = false\n[log]\naccess_log = false\nlevel = "warn"\n' > "$SERVER_DIR/berth.toml"
   env -u RUST_LOG "$BERTH" serve --listen 127.0.0.1:0 --data-dir "$SERVER_DIR/data" \
     --config "$SERVER_DIR/berth.toml" >"$SERVER_DIR/server.log" 2>&1 &
   SERVER_PID=$!

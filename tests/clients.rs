@@ -940,3 +940,184 @@ fn copy_between_repositories_mounts_blobs() {
 
     d.stop();
 }
+
+// ----- access control ----------------------------------------------------------------------
+
+const ACCESS_ADMIN_PASSWORD: &str = "clients-admin-pw-1";
+
+fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// A management API call as admin that must succeed.
+fn admin_call(d: &Daemon, method: &str, path: &str, body: Value) {
+    let auth = basic_auth("admin", ACCESS_ADMIN_PASSWORD);
+    let bytes = body.to_string().into_bytes();
+    let r = send(
+        method,
+        &d.url(path),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        &bytes,
+    );
+    assert!(
+        (200..300).contains(&r.status),
+        "{method} {path}: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+}
+
+/// skopeo against a registry with access control: pushes with credentials, anonymous pulls of
+/// a PUBLIC repository (skopeo walks the challenge and fetches an anonymous token), refusal of
+/// a PRIVATE one without credentials and success with them, and a push with read-only
+/// credentials refused.
+#[test]
+fn access_control_with_skopeo() {
+    let mut rng = seeded_rng("access_control_with_skopeo");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start_with_config(&format!(
+        "[auth]\nenabled = true\nadmin_password = \"{ACCESS_ADMIN_PASSWORD}\"\n"
+    ));
+    admin_call(
+        &d,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"name": "pub", "default_visibility": "PUBLIC"}),
+    );
+    admin_call(&d, "POST", "/api/v1/namespaces", json!({"name": "priv"}));
+    admin_call(
+        &d,
+        "POST",
+        "/api/v1/users",
+        json!({"name": "reader", "password": "reader-pw-123"}),
+    );
+    admin_call(
+        &d,
+        "PUT",
+        "/api/v1/users/reader/policies/ReadOnlyAccess",
+        json!({}),
+    );
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let image = Image::random(&mut rng, "amd64");
+    let src = work.path().join("src");
+    write_image_layout(&src, &[("v1", &image)]);
+    let src_ref = format!("oci:{}:v1", src.display());
+    let admin_creds = format!("admin:{ACCESS_ADMIN_PASSWORD}");
+    for repo in ["pub/app", "priv/app"] {
+        let dest = format!("docker://{}/{repo}:v1", d.host());
+        skopeo.ok(
+            &d,
+            &[
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                &admin_creds,
+                &src_ref,
+                &dest,
+            ],
+        );
+    }
+
+    // Anonymous pull of the PUBLIC repository.
+    let pulled = work.path().join("public");
+    skopeo.pull(
+        &d,
+        "pub/app:v1",
+        &format!("oci:{}:v1", pulled.display()),
+        false,
+    );
+    assert_layout_holds_image(&pulled, &image);
+
+    // The PRIVATE one: refused anonymously, with the challenge a client needs…
+    let private_src = format!("docker://{}/priv/app:v1", d.host());
+    let denied = work.path().join("denied");
+    let stderr = skopeo.fails(
+        &d,
+        &[
+            "copy",
+            "--src-tls-verify=false",
+            &private_src,
+            &format!("oci:{}:v1", denied.display()),
+        ],
+    );
+    assert!(
+        stderr.contains("unauthorized") || stderr.contains("authentication required"),
+        "{stderr}"
+    );
+    let r = registry_manifest(&d, "priv/app", "v1");
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some(
+            format!(
+                "Bearer realm=\"http://{}/token\",service=\"berth\",scope=\"repository:priv/app:pull\"",
+                d.host()
+            )
+            .as_str()
+        )
+    );
+    // …and served with credentials (a read-only account is enough).
+    let private = work.path().join("private");
+    skopeo.ok(
+        &d,
+        &[
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--src-creds",
+            "reader:reader-pw-123",
+            &private_src,
+            &format!("oci:{}:v1", private.display()),
+        ],
+    );
+    assert_layout_holds_image(&private, &image);
+
+    // A push with read-only credentials is refused.
+    let out = skopeo.run(
+        &[],
+        &[
+            "copy",
+            "--dest-tls-verify=false",
+            "--dest-creds",
+            "reader:reader-pw-123",
+            &src_ref,
+            &format!("docker://{}/priv/other:v1", d.host()),
+        ],
+    );
+    assert!(!out.status.success(), "a read-only account pushed");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("denied") || stderr.contains("unauthorized"),
+        "{stderr}"
+    );
+    assert_eq!(registry_manifest(&d, "priv/other", "v1").status, 401);
+
+    // `skopeo login` stores credentials that later commands use.
+    skopeo.ok(
+        &d,
+        &[
+            "login",
+            "--tls-verify=false",
+            "--username",
+            "reader",
+            "--password",
+            "reader-pw-123",
+            &d.host(),
+        ],
+    );
+    let tags = skopeo.list_tags(&d, "priv/app");
+    assert_eq!(tags, ["v1"]);
+    d.stop();
+    let log = d.log();
+    assert!(!log.contains(ACCESS_ADMIN_PASSWORD) && !log.contains("reader-pw-123"));
+}

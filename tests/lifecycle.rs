@@ -338,8 +338,9 @@ fn early_errors_are_readable_by_clients_that_write_the_whole_body_first() {
 #[test]
 fn a_relative_data_directory_works() {
     let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(tmp.path().join("open.toml"), "[auth]\nenabled = false\n").expect("config");
     let mut child = Command::new(BERTH)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(["serve", "--listen", "127.0.0.1:0", "--config", "open.toml"])
         .current_dir(tmp.path())
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())

@@ -9,6 +9,8 @@
 
 pub mod access;
 #[cfg(feature = "storage")]
+pub mod accounts;
+#[cfg(feature = "storage")]
 pub mod blob;
 pub mod clock;
 #[cfg(feature = "storage")]

@@ -21,6 +21,7 @@ pub struct Config {
     pub registry: RegistryConfig,
     pub gc: GcConfig,
     pub scrub: ScrubConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 
@@ -208,6 +209,50 @@ impl Default for ScrubConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Access control. Off: anyone may do anything (local development, benchmarks).
+    pub enabled: bool,
+    /// `service` of the token challenge and the tokens' audience.
+    pub service: String,
+    /// Base URL clients reach the registry at, for the token realm (`<external_url>/token`).
+    /// Empty: `http://<Host header>`.
+    pub external_url: String,
+    /// Region and account id of this instance, as policy resources name them
+    /// (`acs:cr:<region_id>:<account_id>:repository/<ns>/<repo>`).
+    pub region_id: String,
+    pub account_id: String,
+    /// The main account's password. Empty: `BERTH_ADMIN_PASSWORD`, else one generated at the
+    /// first start into `<data_dir>/admin.password` (mode 0600).
+    pub admin_password: String,
+    /// Lifetime of bearer tokens from `/token`.
+    pub token_ttl_s: u64,
+    /// Lifetime of temporary credentials (GetAuthorizationToken).
+    pub temporary_credentials_ttl_s: u64,
+    /// Namespaces one account may own.
+    pub namespaces_per_account_max: usize,
+    /// Audit records older than this are removed (by the expiry sweep).
+    pub audit_retention_days: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            service: "berth".into(),
+            external_url: String::new(),
+            region_id: "local".into(),
+            account_id: "1".into(),
+            admin_password: String::new(),
+            token_ttl_s: 300,
+            temporary_credentials_ttl_s: 3600,
+            namespaces_per_account_max: 3,
+            audit_retention_days: 180,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// `tracing` filter directive, e.g. `info` or `berth=debug,info`. `RUST_LOG` overrides it.
     pub level: String,
@@ -259,6 +304,11 @@ impl Config {
         if let Some(dir) = &overrides.data_dir {
             config.storage.data_dir = dir.clone();
         }
+        if config.auth.admin_password.is_empty() {
+            if let Ok(password) = std::env::var("BERTH_ADMIN_PASSWORD") {
+                config.auth.admin_password = password;
+            }
+        }
         if let Ok(level) = std::env::var("RUST_LOG") {
             if !level.is_empty() {
                 config.log.level = level;
@@ -274,8 +324,13 @@ impl Config {
     }
 
     pub fn to_toml(&self) -> String {
-        // Every field is a plain value or table; serialising cannot fail.
-        toml::to_string_pretty(self).expect("config serialises to TOML")
+        // Every field is a plain value or table; serialising cannot fail. The admin password
+        // is never printed.
+        let mut shown = self.clone();
+        if !shown.auth.admin_password.is_empty() {
+            shown.auth.admin_password = "<set>".into();
+        }
+        toml::to_string_pretty(&shown).expect("config serialises to TOML")
     }
 
     fn validate(&self) -> anyhow::Result<()> {

@@ -1,6 +1,8 @@
 //! `berth`: the registry daemon and its operator commands.
 
+mod accounts_cli;
 mod api;
+mod auth;
 mod config;
 mod http;
 mod maintenance;
@@ -44,6 +46,16 @@ enum Command {
     Gc(ops::GcArgs),
     /// Storage accounting: blobs, physical and logical bytes, dedup ratio, per repository.
     Stats(ops::StatsArgs),
+    /// Manage accounts (registry stopped; the management API does it online).
+    User {
+        #[command(subcommand)]
+        command: accounts_cli::UserCommand,
+    },
+    /// Manage policies (registry stopped; the management API does it online).
+    Policy {
+        #[command(subcommand)]
+        command: accounts_cli::PolicyCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +110,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::Gc(args) => ops::gc(&args),
         Command::Stats(args) => ops::stats(&args),
+        Command::User { command } => accounts_cli::user(&command),
+        Command::Policy { command } => accounts_cli::policy(&command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,15 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use berth_engine::accounts::{AccountOptions, Accounts};
 use berth_engine::blob::BlobStore;
 use berth_engine::meta::{Meta, MetaOptions};
 use berth_engine::registry::{Registry, RegistryLimits};
-use berth_engine::upload::{UploadLimits, Uploads};
+use berth_engine::upload::{Admission, UploadLimits, Uploads};
 use berth_engine::{Clock, SystemClock};
 use futures_channel::oneshot;
 use glommio::{LocalExecutorBuilder, Placement};
 
 use crate::api::ShardContext;
+use crate::auth::Auth;
 use crate::config::Config;
 use crate::http::{serve_connection, InFlight};
 use crate::maintenance::{self, MaintenanceHandle};
@@ -56,6 +58,11 @@ pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
     let store = BlobStore::open(data_dir)
         .with_context(|| format!("opening blob store in {}", data_dir.display()))?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let admission = if config.auth.enabled {
+        Admission::Namespaced
+    } else {
+        Admission::Open
+    };
     let uploads = Uploads::new(
         meta.clone(),
         store.clone(),
@@ -67,7 +74,8 @@ pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
             sessions_max: config.uploads.sessions_max,
             min_free_bytes: config.storage.min_free_bytes,
         },
-    );
+    )
+    .with_admission(admission);
     Ok(Registry::new(
         meta,
         store,
@@ -94,6 +102,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     }
     let addr_file = config.storage.data_dir.join(LISTEN_ADDR_FILE);
     let _ = std::fs::remove_file(&addr_file);
+    let access = if config.auth.enabled {
+        Some(open_access(&config, &registry)?)
+    } else {
+        tracing::info!("access control is off (auth.enabled = false): anyone may push and pull");
+        None
+    };
 
     let shard_count = config.shard_count();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -112,8 +126,12 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             Placement::Unbound
         };
-        let (config, registry, maintenance) =
-            (config.clone(), registry.clone(), maintenance.clone());
+        let (config, registry, maintenance, access) = (
+            config.clone(),
+            registry.clone(),
+            maintenance.clone(),
+            access.clone(),
+        );
         let handle = LocalExecutorBuilder::new(placement)
             .name(&format!("berth-shard-{shard}"))
             .io_memory(config.server.io_memory_bytes)
@@ -123,7 +141,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     shard,
                     listen,
                     config,
-                    (registry, maintenance),
+                    (registry, maintenance, access),
                     bound_tx,
                     stop_rx,
                 )
@@ -176,6 +194,62 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The accounts store with the main account in place, and the token signing key.
+fn open_access(config: &Config, registry: &Registry) -> anyhow::Result<(Accounts, Vec<u8>)> {
+    let accounts = Accounts::new(
+        registry.meta().clone(),
+        registry.clock().clone(),
+        AccountOptions::default(),
+    );
+    let password = admin_password(config)?;
+    accounts
+        .ensure_admin(&password)
+        .context("creating the main account")?;
+    let key = accounts
+        .token_signing_key()
+        .context("reading the token signing key")?;
+    Ok((accounts, key))
+}
+
+/// The main account's password: from the config (or `BERTH_ADMIN_PASSWORD`, which the config
+/// reads), else from `<data_dir>/admin.password`, generated there (mode 0600) at the first
+/// start. The password itself is never logged.
+fn admin_password(config: &Config) -> anyhow::Result<String> {
+    if !config.auth.admin_password.is_empty() {
+        return Ok(config.auth.admin_password.clone());
+    }
+    let file = config.storage.data_dir.join("admin.password");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let text = text.trim();
+        if !text.is_empty() {
+            return Ok(text.to_owned());
+        }
+    }
+    let password = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut out = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&file)
+            .with_context(|| format!("creating {}", file.display()))?;
+        out.write_all(password.as_bytes())?;
+        out.sync_all()?;
+    }
+    tracing::info!(
+        file = %file.display(),
+        "generated a password for the main account `admin`; it is in this file (mode 0600)"
+    );
+    Ok(password)
+}
+
 /// A panic is a bug. A shard that died would leave the daemon half alive (its listener gone,
 /// its tasks dropped mid-request), so any panic on any thread ends the process, to be
 /// restarted by its supervisor with state recovered from disk.
@@ -192,7 +266,7 @@ async fn run_shard(
     shard: usize,
     listen: SocketAddr,
     config: Arc<Config>,
-    (registry, maintenance): (Registry, MaintenanceHandle),
+    (registry, maintenance, access): (Registry, MaintenanceHandle, Option<(Accounts, Vec<u8>)>),
     bound: std::sync::mpsc::Sender<std::io::Result<SocketAddr>>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -211,6 +285,17 @@ async fn run_shard(
         config: Rc::new((*config).clone()),
         shard,
         maintenance,
+        audit: access
+            .as_ref()
+            .map(|(accounts, _)| crate::auth::audit::Auditor::start(accounts.clone())),
+        auth: access.map(|(accounts, key)| {
+            Rc::new(Auth::new(
+                config.auth.clone(),
+                accounts,
+                registry.clone(),
+                &key,
+            ))
+        }),
     });
     if shard == 0 {
         spawn_upload_expiry(&ctx);
@@ -269,9 +354,16 @@ async fn run_shard(
     }
 }
 
-/// Shard 0 removes idle upload sessions on a timer.
+/// Shard 0 removes idle upload sessions, expired temporary credentials and audit records
+/// past their retention on a timer.
 fn spawn_upload_expiry(ctx: &Rc<ShardContext>) {
     let uploads = ctx.registry.uploads().clone();
+    let accounts = ctx.auth.as_ref().map(|a| a.accounts().clone());
+    let retention_ms = ctx
+        .config
+        .auth
+        .audit_retention_days
+        .saturating_mul(86_400_000);
     let interval = Duration::from_secs(ctx.config.uploads.expiry_sweep_interval_s.max(1));
     glommio::spawn_local(async move {
         loop {
@@ -280,6 +372,18 @@ fn spawn_upload_expiry(ctx: &Rc<ShardContext>) {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(sessions = n, "removed idle upload sessions"),
                 Err(e) => tracing::warn!(error = %e, "upload expiry sweep failed"),
+            }
+            let Some(accounts) = &accounts else {
+                continue;
+            };
+            if let Err(e) = accounts.expire_temporary().await {
+                tracing::warn!(error = %e, "temporary credential expiry failed");
+            }
+            let cutoff = crate::auth::now_ms().saturating_sub(retention_ms);
+            match accounts.expire_audit(cutoff).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "removed audit records past retention"),
+                Err(e) => tracing::warn!(error = %e, "audit retention sweep failed"),
             }
         }
     })

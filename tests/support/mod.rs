@@ -41,11 +41,16 @@ impl Daemon {
     pub fn start_at(data_dir: Option<PathBuf>, toml: &str) -> Daemon {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = data_dir.unwrap_or_else(|| tmp.path().join("data"));
-        let config_path = (!toml.is_empty()).then(|| {
-            let path = tmp.path().join("berth.toml");
-            std::fs::write(&path, toml).expect("write config");
-            path
-        });
+        // Access control is on by default; tests that are not about it turn it off.
+        let toml = if toml.contains("[auth]") {
+            toml.to_owned()
+        } else {
+            format!("[auth]\nenabled = false\n{toml}")
+        };
+        let config_path = Some(tmp.path().join("berth.toml"));
+        if let Some(path) = &config_path {
+            std::fs::write(path, &toml).expect("write config");
+        }
         let log_path = tmp.path().join("berth.log");
         let mut daemon = Daemon {
             child: None,

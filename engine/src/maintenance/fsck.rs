@@ -632,7 +632,7 @@ impl Checker<'_> {
                     Ok("row moved to quarantine".to_owned())
                 })?,
                 Repair::RepoRecord(repo) => self.write(move |ctx| {
-                    crate::upload::ensure_repo(ctx, &repo, at)?;
+                    crate::upload::ensure_repo(ctx, &repo, at, crate::upload::Admission::Open)?;
                     Ok("repository record created".to_owned())
                 })?,
             };

@@ -63,7 +63,7 @@ impl Fixture {
         );
         self.registry
             .meta()
-            .write_blocking(move |ctx| crate::upload::link_blob(ctx, &r, &d, size, now))
+            .write_blocking(move |ctx| crate::upload::link_blob(ctx, &r, &d, size, now, crate::upload::Admission::Open))
             .expect("link");
         digest
     }

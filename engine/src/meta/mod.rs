@@ -119,7 +119,10 @@ impl Meta {
     /// process must wait for that before it exits, or RocksDB's background threads may still
     /// be flushing while the process tears down.
     pub fn close_watch(&self) -> CloseWatch {
-        CloseWatch(Arc::downgrade(&self.reader.db))
+        CloseWatch {
+            db: Arc::downgrade(&self.reader.db),
+            writer_exited: self.writer.exited.clone(),
+        }
     }
 
     /// Syncs the WAL and stops RocksDB's background flushes and compactions, waiting for any
@@ -154,13 +157,33 @@ impl Meta {
 }
 
 /// See [`Meta::close_watch`].
-pub struct CloseWatch(std::sync::Weak<DB>);
+pub struct CloseWatch {
+    db: std::sync::Weak<DB>,
+    writer_exited: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
+}
 
 impl CloseWatch {
     /// Waits until the store is closed; false if `timeout` passed first.
+    ///
+    /// Closed means: the writer thread has ended (it ends when the last handle that could
+    /// submit is dropped), and with it any close it performed as the last owner — a weak
+    /// count alone drops to zero before the close has run — and no other handle is left.
     pub fn wait(&self, timeout: std::time::Duration) -> bool {
         let deadline = std::time::Instant::now() + timeout;
-        while self.0.strong_count() > 0 {
+        let (lock, condvar) = &*self.writer_exited;
+        let mut exited = lock.lock().unwrap_or_else(|p| p.into_inner());
+        while !*exited {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            exited = condvar
+                .wait_timeout(exited, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        drop(exited);
+        while self.db.strong_count() > 0 {
             if std::time::Instant::now() >= deadline {
                 return false;
             }

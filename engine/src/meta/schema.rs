@@ -24,6 +24,14 @@
 //! maintenance:
 //! cf "quarantine"       <at ms, 16 hex> 0x00 <seq>              -> QuarantineRecord (json)
 //! cf "maintenance"      <report name>                           -> last report (json)
+//!
+//! access (issue #5; records defined in engine/src/accounts/ and registry/namespaces.rs):
+//! cf "namespaces"       <namespace>                             -> NamespaceRecord (json)
+//! cf "accounts"         <account name>                          -> AccountRecord (json)
+//! cf "policies"         <policy name>                           -> PolicyRecord (json)
+//! cf "temp_credentials" <temporary user name>                   -> TempCredentialRecord (json)
+//! cf "instance"         <key name>                              -> instance secrets (token key)
+//! cf "audit"            <at ms, 16 hex> 0x00 <seq>              -> AuditRecord (json)
 //! ```
 //!
 //! The reverse indexes exist so that garbage collection can re-check "does anything still
@@ -59,8 +67,14 @@ pub const CF_MANIFEST_HOLDERS: &str = "manifest_holders";
 pub const CF_TAG_TARGETS: &str = "tag_targets";
 pub const CF_QUARANTINE: &str = "quarantine";
 pub const CF_MAINTENANCE: &str = "maintenance";
+pub const CF_NAMESPACES: &str = "namespaces";
+pub const CF_ACCOUNTS: &str = "accounts";
+pub const CF_POLICIES: &str = "policies";
+pub const CF_TEMP_CREDENTIALS: &str = "temp_credentials";
+pub const CF_INSTANCE: &str = "instance";
+pub const CF_AUDIT: &str = "audit";
 
-pub const COLUMN_FAMILIES: [&str; 14] = [
+pub const COLUMN_FAMILIES: [&str; 20] = [
     CF_REPOS,
     CF_TAGS,
     CF_MANIFESTS,
@@ -75,6 +89,12 @@ pub const COLUMN_FAMILIES: [&str; 14] = [
     CF_TAG_TARGETS,
     CF_QUARANTINE,
     CF_MAINTENANCE,
+    CF_NAMESPACES,
+    CF_ACCOUNTS,
+    CF_POLICIES,
+    CF_TEMP_CREDENTIALS,
+    CF_INSTANCE,
+    CF_AUDIT,
 ];
 
 const SEP: u8 = 0x00;
@@ -197,6 +217,32 @@ pub fn strip_repo_prefix<'k>(key: &'k [u8], prefix: &[u8]) -> Option<&'k [u8]> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RepoRecord {
     pub created_at_ms: u64,
+    /// Who may pull without credentials. Records from before visibility existed are PRIVATE.
+    #[serde(default)]
+    pub visibility: Visibility,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub summary: String,
+}
+
+/// PUBLIC repositories may be pulled anonymously; PRIVATE ones only by authorised accounts.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Visibility {
+    Public,
+    #[default]
+    Private,
+}
+
+/// A namespace: the first component of repository names, with its settings.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NamespaceRecord {
+    /// The account that created it (counts against its namespace limit).
+    pub owner: String,
+    pub created_at_ms: u64,
+    /// A push to a missing repository of this namespace creates it.
+    pub auto_create_repo: bool,
+    /// Visibility of repositories created by a push.
+    pub default_visibility: Visibility,
 }
 
 /// A blob whose bytes are durable in the blob store and verified against its digest.

@@ -60,15 +60,26 @@ type Job = Box<dyn FnOnce(&Reader) -> Completion + Send>;
 pub(super) struct WriterHandle {
     queue: SyncSender<Job>,
     queue_max: usize,
+    /// Set by the writer thread once it has ended and dropped its handle on the store.
+    pub(super) exited: std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
 }
 
 impl WriterHandle {
     pub(super) fn start(reader: Reader, options: &MetaOptions) -> Result<Self, MetaError> {
         let (queue, jobs) = mpsc::sync_channel::<Job>(options.write_queue_max);
         let group_max = options.write_group_max.max(1);
+        let exited = std::sync::Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+        let signal = exited.clone();
         std::thread::Builder::new()
             .name("berth-meta-writer".into())
-            .spawn(move || run(reader, jobs, group_max))
+            .spawn(move || {
+                // `run` owns the reader: when it returns, this thread's handle on the store is
+                // dropped — and if it was the last one, the store is closed — before the flag.
+                run(reader, jobs, group_max);
+                let (lock, condvar) = &*signal;
+                *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
+                condvar.notify_all();
+            })
             .map_err(|e| MetaError::Corrupted {
                 key: "writer thread".into(),
                 reason: e.to_string(),
@@ -76,6 +87,7 @@ impl WriterHandle {
         Ok(Self {
             queue,
             queue_max: options.write_queue_max,
+            exited,
         })
     }
 

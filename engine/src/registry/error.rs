@@ -37,6 +37,20 @@ pub enum RegistryError {
         "storage is full: {free} bytes free, below the {reserve} byte reserve kept for metadata"
     )]
     StorageFull { free: u64, reserve: u64 },
+    #[error("{namespace:?} is not a valid namespace name (one lowercase name component)")]
+    NamespaceInvalid { namespace: String },
+    #[error("namespace {namespace} does not exist")]
+    NamespaceUnknown { namespace: String },
+    #[error("namespace {namespace} already exists")]
+    NamespaceExists { namespace: String },
+    #[error("account {owner} already owns {max} namespaces, the most allowed")]
+    NamespaceLimit { owner: String, max: usize },
+    #[error("namespace {namespace} still holds {repositories} repositories")]
+    NamespaceNotEmpty { namespace: String, repositories: usize },
+    #[error("repository {repo} does not exist and its namespace does not create repositories on push")]
+    RepositoryNotCreatable { repo: RepoName },
+    #[error("repository {repo} already exists")]
+    RepositoryExists { repo: RepoName },
     #[error("the registry is overloaded: {0}")]
     Overloaded(String),
     #[error("stored data is corrupted: {what}")]

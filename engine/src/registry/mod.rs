@@ -9,7 +9,10 @@
 //! - Stored manifest bytes are exactly the bytes pushed; their digest is of those bytes.
 
 mod error;
+mod namespaces;
 pub mod rows;
+
+pub use namespaces::{namespace_of, NamespaceInfo, NamespaceSettings, RepositoryInfo};
 
 use std::sync::Arc;
 
@@ -170,6 +173,7 @@ impl Registry {
     ) -> Result<bool, RegistryError> {
         let (repo, digest, from) = (repo.clone(), digest.clone(), from.clone());
         let now = self.clock.now_ms();
+        let admission = self.uploads.admission();
         self.meta
             .write(move |ctx| -> Result<bool, RegistryError> {
                 let link: Option<RepoBlobLink> = ctx.get_json(
@@ -182,7 +186,7 @@ impl Registry {
                 if !ctx.contains(schema::CF_BLOBS, digest.as_str().as_bytes())? {
                     return Ok(false);
                 }
-                crate::upload::link_blob(ctx, &repo, &digest, link.size, now)?;
+                crate::upload::link_blob(ctx, &repo, &digest, link.size, now, admission)?;
                 Ok(true)
             })
             .await
@@ -313,6 +317,7 @@ impl Registry {
             subject: subject.clone(),
         };
         let (repo, stored_digest) = (repo.clone(), digest.clone());
+        let admission = self.uploads.admission();
         self.meta
             .write(move |ctx| -> Result<(), RegistryError> {
                 check_references(ctx, &repo, &parsed)?;
@@ -331,7 +336,7 @@ impl Registry {
                         descriptor,
                     );
                 }
-                ensure_repo(ctx, &repo, link.pushed_at_ms)?;
+                ensure_repo(ctx, &repo, link.pushed_at_ms, admission)?;
                 Ok(())
             })
             .await?;

@@ -103,6 +103,7 @@ pub struct Uploads {
     clock: Arc<dyn Clock>,
     boot_id: Arc<str>,
     limits: UploadLimits,
+    admission: Admission,
 }
 
 /// What the client is told about a session.
@@ -120,7 +121,18 @@ impl Uploads {
             clock,
             boot_id: uuid::Uuid::new_v4().to_string().into(),
             limits,
+            admission: Admission::Open,
         }
+    }
+
+    /// Sets who may create repositories by pushing (see [`Admission`]).
+    pub fn with_admission(mut self, admission: Admission) -> Self {
+        self.admission = admission;
+        self
+    }
+
+    pub fn admission(&self) -> Admission {
+        self.admission
     }
 
     pub fn limits(&self) -> &UploadLimits {
@@ -680,7 +692,7 @@ async fn commit_blob(
         uploads.store.link_into_place(upload_file, digest).await?;
         let now = uploads.clock.now_ms();
         let blob_path = uploads.store.blob_path(digest);
-        let (repo, job_digest) = (repo.clone(), digest.clone());
+        let (repo, job_digest, admission) = (repo.clone(), digest.clone(), uploads.admission);
         let session_key = session.map(|s| s.id.as_str().as_bytes().to_vec());
         let recorded = uploads
             .meta
@@ -688,7 +700,7 @@ async fn commit_blob(
                 if !blob_path.is_file() {
                     return Ok(false);
                 }
-                link_blob(ctx, &repo, &job_digest, size, now)?;
+                link_blob(ctx, &repo, &job_digest, size, now, admission)?;
                 if let Some(key) = session_key {
                     ctx.delete(schema::CF_UPLOADS, &key);
                 }
@@ -731,6 +743,7 @@ pub(crate) fn link_blob(
     digest: &Digest,
     size: u64,
     now_ms: u64,
+    admission: Admission,
 ) -> Result<(), RegistryError> {
     let blob_key = digest.as_str().as_bytes();
     if !ctx.contains(schema::CF_BLOBS, blob_key)? {
@@ -752,25 +765,58 @@ pub(crate) fn link_blob(
             linked_at_ms: now_ms,
         },
     );
-    ensure_repo(ctx, repo, now_ms)?;
+    ensure_repo(ctx, repo, now_ms, admission)?;
     Ok(())
 }
 
-/// Creates the repository record if this is its first push. Runs inside a writer job.
+/// Creates the repository record if this is its first push, when `admission` allows it.
+/// Runs inside a writer job.
 pub(crate) fn ensure_repo(
     ctx: &mut crate::meta::WriteCtx<'_>,
     repo: &RepoName,
     now_ms: u64,
+    admission: Admission,
 ) -> Result<(), RegistryError> {
     let key = repo.as_str().as_bytes();
-    if !ctx.contains(schema::CF_REPOS, key)? {
-        ctx.put_json(
-            schema::CF_REPOS,
-            key,
-            &RepoRecord {
-                created_at_ms: now_ms,
-            },
-        );
+    if ctx.contains(schema::CF_REPOS, key)? {
+        return Ok(());
     }
+    let visibility = match admission {
+        Admission::Open => schema::Visibility::Private,
+        Admission::Namespaced => {
+            let namespace = crate::registry::namespace_of(repo);
+            let record: Option<schema::NamespaceRecord> =
+                ctx.get_json(schema::CF_NAMESPACES, namespace.as_bytes())?;
+            let Some(record) = record else {
+                return Err(RegistryError::NamespaceUnknown {
+                    namespace: namespace.to_owned(),
+                });
+            };
+            if !record.auto_create_repo {
+                return Err(RegistryError::RepositoryNotCreatable { repo: repo.clone() });
+            }
+            record.default_visibility
+        }
+    };
+    ctx.put_json(
+        schema::CF_REPOS,
+        key,
+        &RepoRecord {
+            created_at_ms: now_ms,
+            visibility,
+            summary: String::new(),
+        },
+    );
     Ok(())
+}
+
+/// Whether a push may create a repository that does not exist yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Admission {
+    /// Anything goes (access control off): the first push creates the repository.
+    #[default]
+    Open,
+    /// The namespace must exist and have `auto_create_repo` on; the repository gets the
+    /// namespace's default visibility.
+    Namespaced,
 }

@@ -69,9 +69,39 @@ pub fn tags(ctx: &ShardContext, req: &Request<RequestBody>, repo: &RepoName) -> 
     with_next_link(response, &format!("/v2/{repo}/tags/list"), &request, &page)
 }
 
-pub fn catalog(ctx: &ShardContext, req: &Request<RequestBody>) -> ApiResult {
+/// The catalog; with access control on, only the repositories `visible` says the caller may
+/// pull (a page may then hold fewer than `n`; its `Link` still leads on).
+pub fn catalog(
+    ctx: &ShardContext,
+    req: &Request<RequestBody>,
+    visible: impl Fn(&str) -> bool,
+) -> ApiResult {
     let request = page_request(req)?;
-    let page = ctx.registry.catalog(request.n, request.last.as_deref())?;
+    let mut page = ctx.registry.catalog(request.n, request.last.as_deref())?;
+    let last = page.items.last().cloned();
+    page.items.retain(|name| visible(name));
+    if page.more && page.items.last() != last.as_ref() {
+        // Keep the Link pointing past everything this page scanned.
+        if let Some(last) = last {
+            page.items.push(last);
+            let response = with_next_link(
+                json_response(StatusCode::OK, Vec::new()),
+                "/v2/_catalog",
+                &request,
+                &page,
+            )?;
+            page.items.pop();
+            let body = json!({ "repositories": page.items });
+            let mut full = json_response(
+                StatusCode::OK,
+                serde_json::to_vec(&body).unwrap_or_default(),
+            );
+            if let Some(link) = response.headers().get(header::LINK) {
+                full.headers_mut().insert(header::LINK, link.clone());
+            }
+            return Ok(full);
+        }
+    }
     let body = json!({ "repositories": page.items });
     let response = json_response(
         StatusCode::OK,

@@ -26,9 +26,20 @@ pub fn upload_id(text: &str) -> Result<UploadId, ApiError> {
     })
 }
 
-pub async fn start(ctx: &ShardContext, req: Request<RequestBody>, name: &RepoName) -> ApiResult {
+/// `may_mount` is false when the caller may not pull the mount's source repository: the
+/// request then gets a plain upload session, as for a blob the source lacks.
+pub async fn start(
+    ctx: &ShardContext,
+    req: Request<RequestBody>,
+    name: &RepoName,
+    may_mount: bool,
+) -> ApiResult {
     let pairs = query(&req);
-    if let (Some(mount), Some(from)) = (query_value(&pairs, "mount"), query_value(&pairs, "from")) {
+    if let (Some(mount), Some(from), true) = (
+        query_value(&pairs, "mount"),
+        query_value(&pairs, "from"),
+        may_mount,
+    ) {
         let digest = parse_digest(mount)?;
         let from = repo(from)?;
         if ctx.registry.mount_blob(name, &digest, &from).await? {

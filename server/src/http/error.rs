@@ -26,6 +26,12 @@ pub enum ErrorCode {
     SizeInvalid,
     Unsupported,
     TooManyRequests,
+    Unauthorized,
+    Denied,
+    /// Not a spec code (management API): the thing to create exists, or is still in use.
+    Conflict,
+    /// Not a spec code (management API): a per-account limit is reached.
+    LimitExceeded,
     /// Not a spec code: internal failures. The body says nothing more.
     Internal,
 }
@@ -45,6 +51,10 @@ impl ErrorCode {
             ErrorCode::SizeInvalid => "SIZE_INVALID",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::TooManyRequests => "TOOMANYREQUESTS",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Denied => "DENIED",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::LimitExceeded => "LIMIT_EXCEEDED",
             ErrorCode::Internal => "INTERNAL_ERROR",
         }
     }
@@ -64,6 +74,10 @@ impl ErrorCode {
             ErrorCode::SizeInvalid => "provided length did not match content length",
             ErrorCode::Unsupported => "the operation is unsupported",
             ErrorCode::TooManyRequests => "too many requests",
+            ErrorCode::Unauthorized => "authentication required",
+            ErrorCode::Denied => "requested access to the resource is denied",
+            ErrorCode::Conflict => "the resource exists or is in use",
+            ErrorCode::LimitExceeded => "a limit is reached",
             ErrorCode::Internal => "internal server error",
         }
     }
@@ -161,6 +175,21 @@ impl From<RegistryError> for ApiError {
             RegistryError::Overloaded(_) => {
                 ApiError::new(S::TOO_MANY_REQUESTS, C::TooManyRequests, detail)
                     .with_header(http::header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
+            RegistryError::NamespaceUnknown { .. }
+            | RegistryError::RepositoryNotCreatable { .. } => {
+                ApiError::new(S::NOT_FOUND, C::NameUnknown, detail)
+            }
+            RegistryError::NamespaceInvalid { .. } => {
+                ApiError::new(S::BAD_REQUEST, C::NameInvalid, detail)
+            }
+            RegistryError::NamespaceExists { .. }
+            | RegistryError::RepositoryExists { .. }
+            | RegistryError::NamespaceNotEmpty { .. } => {
+                ApiError::new(S::CONFLICT, C::Conflict, detail)
+            }
+            RegistryError::NamespaceLimit { .. } => {
+                ApiError::new(S::FORBIDDEN, C::LimitExceeded, detail)
             }
             RegistryError::Corrupted { .. } => ApiError::internal("stored data is corrupted", &e),
             RegistryError::StorageFull { .. } => {

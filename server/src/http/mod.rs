@@ -64,7 +64,7 @@ pub async fn serve_connection(
         let ctx = ctx.clone();
         let guard = in_flight.enter();
         async move {
-            let response = handle(&ctx, req).await;
+            let response = handle(&ctx, req, peer).await;
             // The request counts as in flight until its body is fully sent (or dropped), so
             // shutdown also drains blob downloads.
             Ok::<_, Infallible>(response.map(|body| body::Tracked::new(body, guard)))
@@ -79,13 +79,18 @@ pub async fn serve_connection(
 }
 
 /// One request: dispatch, turn errors into OCI error bodies, add the common headers, log.
-async fn handle(ctx: &ShardContext, req: Request<Incoming>) -> Response<ResponseBody> {
+async fn handle(
+    ctx: &ShardContext,
+    req: Request<Incoming>,
+    peer: Option<std::net::SocketAddr>,
+) -> Response<ResponseBody> {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let (parts, body) = req.into_parts();
     let (body, unread) = body::RequestBody::new(body);
-    let mut response = match api::dispatch(ctx, Request::from_parts(parts, body)).await {
+    let who = std::cell::RefCell::new(None);
+    let mut response = match api::dispatch(ctx, Request::from_parts(parts, body), &who).await {
         Ok(response) => response,
         Err(error) => {
             unread.drain().await;
@@ -96,6 +101,9 @@ async fn handle(ctx: &ShardContext, req: Request<Incoming>) -> Response<Response
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
+    if let Some(audit) = &ctx.audit {
+        audit.record(&method, &path, who.into_inner(), peer, response.status());
+    }
     if ctx.config.log.access_log {
         let bytes = response
             .headers()
