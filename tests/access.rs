@@ -536,3 +536,111 @@ fn assert_no_secrets_in_log(d: &Daemon, secrets: &[&str]) {
         base64::engine::general_purpose::STANDARD.encode(format!("admin:{ADMIN_PASSWORD}"));
     assert!(!log.contains(&encoded), "the log holds Basic credentials");
 }
+
+/// `berth user …` and `berth policy …` manage accounts on a stopped registry, and what they
+/// write is what the daemon then enforces.
+#[test]
+fn offline_account_commands() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut d = Daemon::start_with_config(&config(""));
+    namespace(&d, "cli", "PRIVATE", true);
+    push_image_as(&d, "cli/app", "v1", &admin());
+    d.stop();
+    let data_dir = d.data_dir.to_string_lossy().into_owned();
+    let berth = |args: &[&str], stdin: Option<&str>| {
+        let mut child = Command::new(support::BERTH)
+            .args(args)
+            .args(["--data-dir", &data_dir])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("berth");
+        if let Some(input) = stdin {
+            child
+                .stdin
+                .take()
+                .expect("stdin")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
+        }
+        let out = child.wait_with_output().expect("wait");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}\n{text}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    berth(
+        &["user", "add", "carol", "--password-stdin"],
+        Some("carol-secret-pw\n"),
+    );
+    let policy_file = d.data_dir.parent().expect("tmp").join("pull-cli.json");
+    std::fs::write(
+        &policy_file,
+        r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"cr:PullRepository","Resource":"acs:cr:*:*:repository/cli/*"}]}"#,
+    )
+    .expect("policy file");
+    berth(
+        &[
+            "policy",
+            "create",
+            "PullCli",
+            &policy_file.to_string_lossy(),
+        ],
+        None,
+    );
+    berth(&["policy", "attach", "carol", "PullCli"], None);
+    let users = berth(&["user", "list"], None);
+    assert!(
+        users
+            .lines()
+            .any(|l| l.starts_with("carol") && l.contains("PullCli")),
+        "{users}"
+    );
+    assert!(berth(&["policy", "list"], None).contains("PullCli (custom)"));
+    // An invalid document is refused with the field named.
+    std::fs::write(&policy_file, r#"{"Version":"2","Statement":[]}"#).expect("write");
+    let out = Command::new(support::BERTH)
+        .args([
+            "policy",
+            "create",
+            "Bad",
+            &policy_file.to_string_lossy(),
+            "--data-dir",
+            &data_dir,
+        ])
+        .output()
+        .expect("berth");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Version"),
+        "{out:?}"
+    );
+
+    d.start_again();
+    let carol = basic("carol", "carol-secret-pw");
+    ok(
+        get_manifest(&d, "cli/app", "v1", Some(&carol)),
+        "carol pulls",
+    );
+    assert_eq!(push_blob_as(&d, "cli/app", Some(&carol), b"no").status, 403);
+    d.stop();
+
+    berth(
+        &["user", "passwd", "carol", "--password-stdin"],
+        Some("carol-new-pw-2\n"),
+    );
+    berth(&["policy", "detach", "carol", "PullCli"], None);
+    d.start_again();
+    assert_eq!(get_manifest(&d, "cli/app", "v1", Some(&carol)).status, 401);
+    let carol = basic("carol", "carol-new-pw-2");
+    assert_eq!(get_manifest(&d, "cli/app", "v1", Some(&carol)).status, 403);
+    d.stop();
+    berth(&["user", "delete", "carol"], None);
+    assert!(!berth(&["user", "list"], None).contains("carol"));
+    assert_no_secrets_in_log(&d, &[ADMIN_PASSWORD, "carol-secret-pw", "carol-new-pw-2"]);
+}

@@ -1121,3 +1121,405 @@ fn access_control_with_skopeo() {
     let log = d.log();
     assert!(!log.contains(ACCESS_ADMIN_PASSWORD) && !log.contains("reader-pw-123"));
 }
+
+// ----- running podman ----------------------------------------------------------------------
+
+const PODMAN: &str = "podman";
+/// podman has no command timeout of its own; coreutils' `timeout` gives a hung client this
+/// long before the test fails on it.
+const PODMAN_COMMAND_TIMEOUT: &str = "120s";
+
+/// podman with a hermetic environment and its own image store under a temporary root (the
+/// vfs driver: nothing is mounted). It knows exactly one registry, the daemon, marked
+/// insecure because it speaks plain HTTP.
+///
+/// What it cannot be kept from: c/image's blob-info cache, which podman 4.3 running as root
+/// keeps in /var/lib/containers/cache whatever its `--root` (so does skopeo), and probably the
+/// system's registries.conf.d (short-name aliases; every name here is fully qualified). The
+/// cache only hints where a blob might already be, costing at most a few HEADs and mount
+/// attempts; every answer still comes from the daemon.
+struct Podman {
+    root: tempfile::TempDir,
+}
+
+impl Podman {
+    /// A podman that knows only `registry` (`host:port`).
+    fn new(registry: &str) -> Podman {
+        match Command::new(PODMAN).arg("--version").output() {
+            Ok(out) if out.status.success() => {}
+            Ok(out) => panic!(
+                "`{PODMAN} --version` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => panic!(
+                "the clients suite needs `{PODMAN}` on PATH (apt-get install podman), \
+                 and running it failed: {e}"
+            ),
+        }
+        let root = tempfile::tempdir().expect("tempdir");
+        let p = root.path();
+        for dir in [
+            "home", "run", "config", "data", "cache", "tmp", "storage", "runroot", "libpod",
+            "networks",
+        ] {
+            std::fs::create_dir_all(p.join(dir)).expect("mkdir");
+        }
+        std::fs::write(
+            p.join("policy.json"),
+            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .expect("policy");
+        // No search registries: a short name or a typo cannot go anywhere.
+        std::fs::write(
+            p.join("registries.conf"),
+            format!(
+                "unqualified-search-registries = []\n\n\
+                 [[registry]]\nlocation = \"{registry}\"\ninsecure = true\n"
+            ),
+        )
+        .expect("registries.conf");
+        // Stands in for every system containers.conf: no journald, no systemd cgroups.
+        std::fs::write(
+            p.join("containers.conf"),
+            "[engine]\nevents_logger = \"none\"\ncgroup_manager = \"cgroupfs\"\n",
+        )
+        .expect("containers.conf");
+        std::fs::write(
+            p.join("storage.conf"),
+            format!(
+                "[storage]\ndriver = \"vfs\"\ngraphroot = \"{}\"\nrunroot = \"{}\"\n",
+                p.join("storage").display(),
+                p.join("runroot").display()
+            ),
+        )
+        .expect("storage.conf");
+        std::fs::write(p.join("auth.json"), r#"{"auths":{}}"#).expect("auth.json");
+        Podman { root }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.root.path().join(rel)
+    }
+
+    /// The registries that the auth file holds credentials for.
+    fn logged_in(&self) -> Vec<String> {
+        let auth: Value =
+            serde_json::from_slice(&std::fs::read(self.path("auth.json")).expect("auth.json"))
+                .expect("auth.json is JSON");
+        auth["auths"]
+            .as_object()
+            .map(|auths| auths.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// `args` as echoed in logs and failures: the value of `--creds` is left out.
+    fn shown<S: AsRef<str>>(args: &[S]) -> String {
+        let mut shown: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+        for i in 1..shown.len() {
+            if shown[i - 1] == "--creds" {
+                shown[i] = "<credentials>";
+            }
+        }
+        shown.join(" ")
+    }
+
+    /// Runs `podman <global options> <args>` with `stdin`; never judges the outcome.
+    fn run<S: AsRef<str>>(&self, args: &[S], stdin: &[u8]) -> Output {
+        let p = |rel: &str| self.path(rel);
+        let mut cmd = Command::new("timeout");
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", p("home"))
+            .env("XDG_RUNTIME_DIR", p("run"))
+            .env("XDG_CONFIG_HOME", p("config"))
+            .env("XDG_DATA_HOME", p("data"))
+            .env("XDG_CACHE_HOME", p("cache"))
+            .env("TMPDIR", p("tmp"))
+            .env("CONTAINERS_CONF", p("containers.conf"))
+            .env("CONTAINERS_STORAGE_CONF", p("storage.conf"))
+            .env("CONTAINERS_REGISTRIES_CONF", p("registries.conf"))
+            .env("REGISTRY_AUTH_FILE", p("auth.json"))
+            .env("DOCKER_CONFIG", p("home/.docker"))
+            .args(["--kill-after=5s", PODMAN_COMMAND_TIMEOUT, PODMAN])
+            .arg("--root")
+            .arg(p("storage"))
+            .arg("--runroot")
+            .arg(p("runroot"))
+            .args(["--storage-driver", "vfs"])
+            .arg("--tmpdir")
+            .arg(p("libpod"))
+            .arg("--network-config-dir")
+            .arg(p("networks"))
+            .args(args.iter().map(AsRef::as_ref))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd.spawn().expect("run podman under timeout");
+        // Dropping stdin after the write closes it, so `--password-stdin` sees its end.
+        child
+            .stdin
+            .take()
+            .expect("piped stdin")
+            .write_all(stdin)
+            .expect("write podman's stdin");
+        let out = child.wait_with_output().expect("wait for podman");
+        eprintln!(
+            "podman {} -> {} in {} ms",
+            Self::shown(args),
+            out.status,
+            started.elapsed().as_millis()
+        );
+        out
+    }
+
+    /// Runs podman and requires success; on failure shows stderr and the daemon log.
+    fn ok<S: AsRef<str>>(&self, d: &Daemon, args: &[S]) -> Vec<u8> {
+        self.ok_stdin(d, args, b"")
+    }
+
+    fn ok_stdin<S: AsRef<str>>(&self, d: &Daemon, args: &[S], stdin: &[u8]) -> Vec<u8> {
+        let out = self.run(args, stdin);
+        assert!(
+            out.status.success(),
+            "podman {} failed ({}):\n--- stderr ---\n{}\n--- daemon log ---\n{}",
+            Self::shown(args),
+            out.status,
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+        out.stdout
+    }
+
+    /// Runs podman and requires failure; returns stderr.
+    fn fails<S: AsRef<str>>(&self, d: &Daemon, args: &[S]) -> String {
+        let out = self.run(args, b"");
+        assert!(
+            !out.status.success(),
+            "podman {} succeeded but should have failed:\n{}\n--- daemon log ---\n{}",
+            Self::shown(args),
+            String::from_utf8_lossy(&out.stdout),
+            d.log()
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// `podman pull <image>` or `podman push <image> docker://<dest>`: plain HTTP, the
+    /// permissive trust policy, and `--creds` if given (else the auth file, else anonymous).
+    fn transfer(&self, verb: &str, operands: &[String], creds: Option<&str>) -> Vec<String> {
+        let mut args: Vec<String> = vec![
+            verb.to_owned(),
+            "--quiet".to_owned(),
+            "--tls-verify=false".to_owned(),
+            "--signature-policy".to_owned(),
+            self.path("policy.json").display().to_string(),
+        ];
+        if let Some(creds) = creds {
+            args.extend(["--creds".to_owned(), creds.to_owned()]);
+        }
+        args.extend(operands.iter().cloned());
+        args
+    }
+
+    fn pull_args(&self, image: &str, creds: Option<&str>) -> Vec<String> {
+        self.transfer("pull", &[image.to_owned()], creds)
+    }
+
+    fn push_args(&self, image: &str, dest: &str, creds: Option<&str>) -> Vec<String> {
+        self.transfer(
+            "push",
+            &[image.to_owned(), format!("docker://{dest}")],
+            creds,
+        )
+    }
+
+    /// What `podman image inspect` reports for one local image.
+    fn inspect(&self, d: &Daemon, image: &str) -> Value {
+        let out = self.ok(d, &["image", "inspect", image]);
+        let info: Value = serde_json::from_slice(&out).unwrap_or_else(|e| {
+            panic!(
+                "podman image inspect printed no JSON ({e}): {}",
+                String::from_utf8_lossy(&out)
+            )
+        });
+        assert_eq!(info.as_array().map(Vec::len), Some(1), "{info}");
+        info[0].clone()
+    }
+}
+
+/// podman's view of a pulled image agrees with the fixture: the manifest digest it was pulled
+/// by, the config (its digest is the image id), the layers' diff_ids and the config's fields.
+fn assert_podman_image(info: &Value, image: &Image) {
+    let config: Value = serde_json::from_slice(&image.config).expect("config json");
+    assert_eq!(info["Digest"], image.digest(), "{info}");
+    assert_eq!(
+        info["Id"],
+        image.config_digest().trim_start_matches("sha256:"),
+        "{info}"
+    );
+    assert_eq!(
+        info["RootFS"]["Layers"], config["rootfs"]["diff_ids"],
+        "{info}"
+    );
+    assert_eq!(info["Architecture"], image.arch, "{info}");
+    assert_eq!(info["Os"], image.os, "{info}");
+    assert_eq!(info["Config"]["Env"], config["config"]["Env"], "{info}");
+    assert_eq!(info["Labels"], config["config"]["Labels"], "{info}");
+}
+
+/// podman against a registry with access control, through the docker token flow: an
+/// anonymous pull of a PUBLIC repository (on an anonymous token), a PRIVATE one refused
+/// anonymously and served after `podman login` with a read-only account (password on stdin),
+/// whose push is refused and leaves nothing behind; after `podman logout`, `--creds` of an
+/// account that may push pull and push again.
+#[test]
+fn access_control_with_podman() {
+    let mut rng = seeded_rng("access_control_with_podman");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start_with_config(&format!(
+        "[auth]\nenabled = true\nadmin_password = \"{ACCESS_ADMIN_PASSWORD}\"\n"
+    ));
+    let host = d.host();
+    let podman = Podman::new(&host);
+    let reader_password = "reader-podman-pw-7";
+    admin_call(
+        &d,
+        "POST",
+        "/api/v1/namespaces",
+        json!({"name": "pub", "default_visibility": "PUBLIC"}),
+    );
+    admin_call(&d, "POST", "/api/v1/namespaces", json!({"name": "priv"}));
+    admin_call(
+        &d,
+        "POST",
+        "/api/v1/users",
+        json!({"name": "reader", "password": reader_password}),
+    );
+    admin_call(
+        &d,
+        "PUT",
+        "/api/v1/users/reader/policies/ReadOnlyAccess",
+        json!({}),
+    );
+
+    // Two different images, so that podman's store never holds a private blob before a
+    // private pull has to fetch it.
+    let work = tempfile::tempdir().expect("tempdir");
+    let public = Image::random(&mut rng, "amd64");
+    let private = Image::random(&mut rng, "amd64");
+    let src = work.path().join("src");
+    write_image_layout(&src, &[("public", &public), ("private", &private)]);
+    let admin_creds = format!("admin:{ACCESS_ADMIN_PASSWORD}");
+    for (tag, repo) in [("public", "pub/app"), ("private", "priv/app")] {
+        skopeo.ok(
+            &d,
+            &[
+                "copy",
+                "--quiet",
+                "--preserve-digests",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                &admin_creds,
+                &format!("oci:{}:{tag}", src.display()),
+                &format!("docker://{host}/{repo}:v1"),
+            ],
+        );
+    }
+    let public_ref = format!("{host}/pub/app:v1");
+    let private_ref = format!("{host}/priv/app:v1");
+    let copy_ref = format!("{host}/priv/copy:v1");
+    let as_admin = |repo: &str| {
+        let auth = basic_auth("admin", ACCESS_ADMIN_PASSWORD);
+        send(
+            "GET",
+            &d.url(&format!("/v2/{repo}/manifests/v1")),
+            &[
+                ("Authorization", &auth),
+                ("Accept", &format!("{MEDIA_MANIFEST}, {MEDIA_INDEX}")),
+            ],
+            b"",
+        )
+    };
+    let refused = |stderr: &str| {
+        stderr.contains("unauthorized")
+            || stderr.contains("authentication required")
+            || stderr.contains("denied")
+    };
+
+    // 1. The PUBLIC repository, anonymously.
+    podman.ok(&d, &podman.pull_args(&public_ref, None));
+    assert_podman_image(&podman.inspect(&d, &public_ref), &public);
+
+    // 2. The PRIVATE one, anonymously: refused.
+    let stderr = podman.fails(&d, &podman.pull_args(&private_ref, None));
+    assert!(
+        refused(&stderr),
+        "anonymous pull of {private_ref}: {stderr}"
+    );
+
+    // 3. After `podman login` as the read-only account: served.
+    podman.ok_stdin(
+        &d,
+        &[
+            "login",
+            "--tls-verify=false",
+            "--username",
+            "reader",
+            "--password-stdin",
+            &host,
+        ],
+        reader_password.as_bytes(),
+    );
+    assert_eq!(podman.logged_in(), std::slice::from_ref(&host));
+    podman.ok(&d, &podman.pull_args(&private_ref, None));
+    assert_podman_image(&podman.inspect(&d, &private_ref), &private);
+
+    // 4. A push with that login is refused, and nothing lands.
+    let stderr = podman.fails(&d, &podman.push_args(&private_ref, &copy_ref, None));
+    assert!(refused(&stderr), "read-only push to {copy_ref}: {stderr}");
+    let r = as_admin("priv/copy");
+    assert_eq!(
+        r.status,
+        404,
+        "a refused push left a manifest: {}",
+        String::from_utf8_lossy(&r.body)
+    );
+
+    // 5. After `podman logout` the private repository is closed again; `--creds` of the
+    // admin opens it for a full pull (the local copy is removed first) and for the push.
+    podman.ok(&d, &["logout", &host]);
+    assert!(podman.logged_in().is_empty(), "{:?}", podman.logged_in());
+    let stderr = podman.fails(&d, &podman.pull_args(&private_ref, None));
+    assert!(
+        refused(&stderr),
+        "pull of {private_ref} after logout: {stderr}"
+    );
+    podman.ok(&d, &["rmi", &private_ref]);
+    podman.ok(&d, &podman.pull_args(&private_ref, Some(&admin_creds)));
+    assert_podman_image(&podman.inspect(&d, &private_ref), &private);
+    podman.ok(
+        &d,
+        &podman.push_args(&private_ref, &copy_ref, Some(&admin_creds)),
+    );
+    let r = as_admin("priv/copy");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // podman re-serializes the manifest it pulled (compact, so the digest changes) but keeps
+    // its content: the same config and the same compressed layers, mounted from priv/app
+    // rather than compressed again.
+    let pushed: Value = serde_json::from_slice(&r.body).expect("pushed manifest is JSON");
+    let original: Value = serde_json::from_slice(&private.manifest).expect("fixture manifest");
+    assert_eq!(pushed, original);
+
+    // 6. No password reached the log.
+    d.stop();
+    let log = d.log();
+    assert!(
+        !log.contains(ACCESS_ADMIN_PASSWORD),
+        "the admin password is in the daemon log"
+    );
+    assert!(
+        !log.contains(reader_password),
+        "the reader's password is in the daemon log"
+    );
+}

@@ -4,8 +4,10 @@
 //! (`blob`), resumable upload sessions (`upload`), the RocksDB metadata (`meta`) and the
 //! operations that span them (`registry`).
 //!
-//! **Architecture Invariant:** the engine knows nothing about HTTP, authentication or JSON error
-//! bodies. It returns typed errors; the server decides what a client sees.
+//! **Architecture Invariant:** the engine knows nothing about HTTP, tokens or JSON error bodies.
+//! It returns typed errors; the server decides what a client sees. It does hold the access
+//! model as data (`access`: the policy language; `accounts`: accounts, policies, temporary
+//! credentials, the audit log); authenticating requests is the server's.
 
 pub mod access;
 #[cfg(feature = "storage")]

@@ -109,7 +109,11 @@ fn check_endpoint(path: &str, endpoint: &Endpoint<'_>) {
         !part.is_empty() && part_start >= start && part_start + part.len() <= end
     };
     let parts: Vec<&str> = match endpoint {
-        Endpoint::Base | Endpoint::Catalog => vec![],
+        Endpoint::Base
+        | Endpoint::Catalog
+        | Endpoint::AdminStats
+        | Endpoint::AdminGc
+        | Endpoint::AdminScrub => vec![],
         Endpoint::Blob { name, digest } => vec![name, digest],
         Endpoint::Manifest { name, reference } => vec![name, reference],
         Endpoint::UploadStart { name } => vec![name],
@@ -126,6 +130,9 @@ fn check_endpoint(path: &str, endpoint: &Endpoint<'_>) {
     let canonical: Vec<String> = match endpoint {
         Endpoint::Base => vec!["/v2".into(), "/v2/".into()],
         Endpoint::Catalog => vec!["/v2/_catalog".into()],
+        Endpoint::AdminStats => vec!["/api/v1/admin/stats".into()],
+        Endpoint::AdminGc => vec!["/api/v1/admin/gc".into()],
+        Endpoint::AdminScrub => vec!["/api/v1/admin/scrub".into()],
         Endpoint::Blob { name, digest } => vec![format!("/v2/{name}/blobs/{digest}")],
         Endpoint::Manifest { name, reference } => {
             vec![format!("/v2/{name}/manifests/{reference}")]

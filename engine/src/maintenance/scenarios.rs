@@ -63,7 +63,9 @@ impl Fixture {
         );
         self.registry
             .meta()
-            .write_blocking(move |ctx| crate::upload::link_blob(ctx, &r, &d, size, now, crate::upload::Admission::Open))
+            .write_blocking(move |ctx| {
+                crate::upload::link_blob(ctx, &r, &d, size, now, crate::upload::Admission::Open)
+            })
             .expect("link");
         digest
     }

@@ -46,8 +46,13 @@ pub enum RegistryError {
     #[error("account {owner} already owns {max} namespaces, the most allowed")]
     NamespaceLimit { owner: String, max: usize },
     #[error("namespace {namespace} still holds {repositories} repositories")]
-    NamespaceNotEmpty { namespace: String, repositories: usize },
-    #[error("repository {repo} does not exist and its namespace does not create repositories on push")]
+    NamespaceNotEmpty {
+        namespace: String,
+        repositories: usize,
+    },
+    #[error(
+        "repository {repo} does not exist and its namespace does not create repositories on push"
+    )]
     RepositoryNotCreatable { repo: RepoName },
     #[error("repository {repo} already exists")]
     RepositoryExists { repo: RepoName },

@@ -298,7 +298,25 @@ impl Auth {
                         format!("repository:{repo}:{actions}")
                     })
                 });
-                Err(self.unauthorized(req, scope.as_deref(), "authentication required"))
+                let mut error = self.unauthorized(req, scope.as_deref(), "authentication required");
+                if matches!(identity, Identity::Token { .. }) {
+                    // A valid token that lacks the access: say so, as the token spec does.
+                    error.detail = "the token does not grant this access".into();
+                    if let Some((_, challenge)) = error
+                        .headers
+                        .iter_mut()
+                        .find(|(name, _)| name == header::WWW_AUTHENTICATE)
+                    {
+                        let text = format!(
+                            "{},error=\"insufficient_scope\"",
+                            challenge.to_str().unwrap_or_default()
+                        );
+                        if let Ok(value) = HeaderValue::from_str(&text) {
+                            *challenge = value;
+                        }
+                    }
+                }
+                Err(error)
             }
             _ => Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -116,7 +116,7 @@ pub(super) async fn create_user(mut call: Call<'_>) -> ApiResult {
     json(StatusCode::CREATED, &user(&accounts, &name)?)
 }
 
-/// 204. The user's temporary credentials stop working with it.
+/// Answers 204. The user's temporary credentials stop working with it.
 pub(super) async fn delete_user(call: Call<'_>, name: &str) -> ApiResult {
     let accounts = call.accounts(Operation::DeleteUser)?;
     let name = AccountName::parse(name).map_err(account_error)?;
@@ -124,7 +124,7 @@ pub(super) async fn delete_user(call: Call<'_>, name: &str) -> ApiResult {
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
-/// 204.
+/// Answers 204.
 pub(super) async fn set_password(mut call: Call<'_>, name: &str) -> ApiResult {
     let accounts = call.accounts(Operation::UpdateUser)?;
     let name = AccountName::parse(name).map_err(account_error)?;

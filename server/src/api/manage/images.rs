@@ -160,7 +160,7 @@ fn parse_stored(
     })
 }
 
-/// 204. Removes the tag only; the manifest stays reachable by digest.
+/// Answers 204. Removes the tag only; the manifest stays reachable by digest.
 pub(super) async fn delete_tag(call: Call<'_>, name: &str, tag: &str) -> ApiResult {
     let repository = repo(name)?;
     call.permit(

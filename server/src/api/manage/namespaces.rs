@@ -172,8 +172,8 @@ pub(super) async fn update_repository(mut call: Call<'_>, name: &str) -> ApiResu
     json(StatusCode::OK, &info)
 }
 
-/// 204. Removes the repository with its manifests, tags and blob links; the bytes go at the
-/// next garbage collection.
+/// Answers 204. Removes the repository with its manifests, tags and blob links; the bytes go
+/// at the next garbage collection.
 pub(super) async fn delete_repository(call: Call<'_>, name: &str) -> ApiResult {
     let repository = repo(name)?;
     call.permit(

@@ -1,0 +1,1426 @@
+//! The management API (`/api/v1/`) against the real daemon, checked against its own OpenAPI
+//! document (`docs/openapi.json`).
+//!
+//! Every request goes through [`Client::call`], which finds the operation the document
+//! describes for the request's path and method, picks the response for the status (or
+//! `default`) and validates the body against its schema: a field of the wrong type, a
+//! missing required field or an undocumented one fails the test. The walk then checks that
+//! it answered every operation of the document with a success at least once, so the
+//! document cannot describe an endpoint the walk never saw work.
+
+mod support;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+use support::*;
+
+const OPENAPI_JSON: &str = include_str!("../docs/openapi.json");
+const ADMIN_PASSWORD: &str = "admin-password-1";
+const AUTH_TOML: &str = "[auth]\nenabled = true\nadmin_password = \"admin-password-1\"\n";
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+// ----- the OpenAPI document as a checker ----------------------------------------------------
+
+/// The document, and which operations answered a success so far.
+struct Spec {
+    doc: Value,
+    succeeded: RefCell<BTreeSet<(String, String)>>,
+}
+
+impl Spec {
+    fn load() -> Spec {
+        Spec {
+            doc: serde_json::from_str(OPENAPI_JSON).expect("docs/openapi.json is JSON"),
+            succeeded: RefCell::default(),
+        }
+    }
+
+    /// The path template a concrete path matches, preferring the one with the most literal
+    /// segments (`/repositories/{repository}/tags` over `/repositories/{repository}`).
+    /// `{repository}` spans one or more segments; every other parameter exactly one.
+    fn template(&self, path: &str) -> Option<String> {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let mut best: Option<(usize, String)> = None;
+        for template in self.doc["paths"].as_object().expect("paths").keys() {
+            let parts: Vec<&str> = template.trim_start_matches('/').split('/').collect();
+            if matches(&parts, &segments) {
+                let literal = parts.iter().filter(|p| !p.starts_with('{')).count();
+                if best.as_ref().is_none_or(|(n, _)| literal > *n) {
+                    best = Some((literal, template.clone()));
+                }
+            }
+        }
+        best.map(|(_, template)| template)
+    }
+
+    /// Checks one response against the document; panics with everything wrong.
+    fn check(&self, method: &str, path_and_query: &str, r: &Resp) {
+        let path = path_and_query.split('?').next().unwrap_or_default();
+        let what = format!(
+            "{method} {path_and_query} -> {}: {}",
+            r.status,
+            String::from_utf8_lossy(&r.body)
+        );
+        let response = match self.template(path) {
+            None => {
+                assert_eq!(r.status, 404, "no documented path: {what}");
+                assert_eq!(r.error_code(), "UNSUPPORTED", "{what}");
+                pointer(&self.doc, "#/components/responses/Error")
+            }
+            Some(template) => {
+                let operation = &self.doc["paths"][&template][method.to_lowercase()];
+                if operation.is_null() {
+                    assert_eq!(
+                        r.status, 405,
+                        "{method} is not documented on {template}: {what}"
+                    );
+                    pointer(&self.doc, "#/components/responses/MethodNotAllowed")
+                } else {
+                    if (200..300).contains(&r.status) {
+                        self.succeeded
+                            .borrow_mut()
+                            .insert((template.clone(), method.to_owned()));
+                    }
+                    let responses = &operation["responses"];
+                    let response = responses
+                        .get(r.status.to_string())
+                        .or_else(|| responses.get("default"))
+                        .unwrap_or_else(|| panic!("status not documented: {what}"));
+                    self.resolve(response)
+                }
+            }
+        };
+        if let Some(headers) = response["headers"].as_object() {
+            for (name, header) in headers {
+                if header["required"] == json!(true) {
+                    assert!(r.header(name).is_some(), "header {name} missing: {what}");
+                }
+            }
+        }
+        let schema = &response["content"]["application/json"]["schema"];
+        if schema.is_null() {
+            assert!(r.body.is_empty(), "a body where none is documented: {what}");
+            return;
+        }
+        assert!(
+            r.header("content-type")
+                .is_some_and(|t| t.starts_with("application/json")),
+            "Content-Type is not JSON: {what}"
+        );
+        let body: Value = serde_json::from_slice(&r.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {what}"));
+        let mut errors = Vec::new();
+        validate(&self.doc, schema, &body, "body", &mut errors);
+        assert!(
+            errors.is_empty(),
+            "response does not match docs/openapi.json:\n  {}\n{what}",
+            errors.join("\n  ")
+        );
+    }
+
+    fn resolve<'v>(&'v self, value: &'v Value) -> &'v Value {
+        match value["$ref"].as_str() {
+            Some(reference) => self.resolve(pointer(&self.doc, reference)),
+            None => value,
+        }
+    }
+
+    /// Every (path template, method) the document describes.
+    fn operations(&self) -> BTreeSet<(String, String)> {
+        let mut all = BTreeSet::new();
+        for (template, item) in self.doc["paths"].as_object().expect("paths") {
+            for method in ["get", "put", "post", "delete", "patch"] {
+                if item.get(method).is_some() {
+                    all.insert((template.clone(), method.to_uppercase()));
+                }
+            }
+        }
+        all
+    }
+}
+
+fn matches(parts: &[&str], segments: &[&str]) -> bool {
+    match (parts.first(), segments.first()) {
+        (None, None) => true,
+        (None, _) | (_, None) => false,
+        (Some(&"{repository}"), _) => {
+            (1..=segments.len()).any(|n| matches(&parts[1..], &segments[n..]))
+        }
+        (Some(part), Some(segment)) if part.starts_with('{') => {
+            !segment.is_empty() && matches(&parts[1..], &segments[1..])
+        }
+        (Some(part), Some(segment)) => part == segment && matches(&parts[1..], &segments[1..]),
+    }
+}
+
+fn pointer<'v>(doc: &'v Value, reference: &str) -> &'v Value {
+    let path = reference
+        .strip_prefix('#')
+        .unwrap_or_else(|| panic!("only local references: {reference}"));
+    doc.pointer(path)
+        .unwrap_or_else(|| panic!("dangling reference {reference}"))
+}
+
+/// The subset of OpenAPI 3.0 schemas the document uses: `$ref`, `type`, `nullable`, `enum`,
+/// `required`, `properties`, `additionalProperties`, `items`, `oneOf`, `minimum`.
+fn validate(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<String>) {
+    if let Some(reference) = schema["$ref"].as_str() {
+        return validate(doc, pointer(doc, reference), value, at, errors);
+    }
+    if value.is_null() {
+        if schema["nullable"] != json!(true) && !schema["type"].is_null() {
+            errors.push(format!("{at}: null, but the schema is not nullable"));
+        }
+        return;
+    }
+    if let Some(choices) = schema["oneOf"].as_array() {
+        let matching = choices
+            .iter()
+            .filter(|choice| {
+                let mut sub = Vec::new();
+                validate(doc, choice, value, at, &mut sub);
+                sub.is_empty()
+            })
+            .count();
+        if matching != 1 {
+            errors.push(format!(
+                "{at}: matches {matching} of oneOf's schemas, not 1"
+            ));
+        }
+        return;
+    }
+    if let Some(kind) = schema["type"].as_str() {
+        let ok = match kind {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            other => panic!("schema type {other} is not supported by this checker"),
+        };
+        if !ok {
+            errors.push(format!("{at}: expected {kind}, got {value}"));
+            return;
+        }
+    }
+    if let Some(allowed) = schema["enum"].as_array() {
+        if !allowed.contains(value) {
+            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let (Some(minimum), Some(number)) = (schema["minimum"].as_f64(), value.as_f64()) {
+        if number < minimum {
+            errors.push(format!("{at}: {number} is below the minimum {minimum}"));
+        }
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema["required"].as_array().into_iter().flatten() {
+            let name = name.as_str().expect("required names are strings");
+            if !object.contains_key(name) {
+                errors.push(format!("{at}: required field {name:?} is missing"));
+            }
+        }
+        let properties = schema["properties"].as_object();
+        for (name, field) in object {
+            let at = format!("{at}.{name}");
+            match properties.and_then(|p| p.get(name)) {
+                Some(field_schema) => validate(doc, field_schema, field, &at, errors),
+                None => match &schema["additionalProperties"] {
+                    Value::Bool(false) => errors.push(format!("{at}: not in the schema")),
+                    extra @ Value::Object(_) => validate(doc, extra, field, &at, errors),
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, item) in array.iter().enumerate() {
+            validate(doc, items, item, &format!("{at}[{i}]"), errors);
+        }
+    }
+}
+
+// ----- a client that checks every response --------------------------------------------------
+
+struct Client<'a> {
+    d: &'a Daemon,
+    spec: &'a Spec,
+    authorization: Option<String>,
+}
+
+impl<'a> Client<'a> {
+    fn anonymous(d: &'a Daemon, spec: &'a Spec) -> Client<'a> {
+        Client {
+            d,
+            spec,
+            authorization: None,
+        }
+    }
+
+    fn basic(d: &'a Daemon, spec: &'a Spec, user: &str, password: &str) -> Client<'a> {
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Client {
+            d,
+            spec,
+            authorization: Some(format!("Basic {encoded}")),
+        }
+    }
+
+    fn admin(d: &'a Daemon, spec: &'a Spec) -> Client<'a> {
+        Client::basic(d, spec, "admin", ADMIN_PASSWORD)
+    }
+
+    fn headers(&self) -> Vec<(&str, &str)> {
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(value) = &self.authorization {
+            headers.push(("Authorization", value.as_str()));
+        }
+        headers
+    }
+
+    /// Sends a request (a JSON body when `body` is not null) and checks the answer against
+    /// the document.
+    fn call(&self, method: &str, path: &str, body: Value) -> Resp {
+        let bytes = if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(&body).expect("json")
+        };
+        let r = send(method, &self.d.url(path), &self.headers(), &bytes);
+        self.spec.check(method, path, &r);
+        r
+    }
+
+    /// Like [`Client::call`], and asserts the status; returns the body as JSON (Null if none).
+    fn expect(&self, method: &str, path: &str, body: Value, status: u16) -> Value {
+        let r = self.call(method, path, body);
+        assert_eq!(
+            r.status,
+            status,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        if r.body.is_empty() {
+            Value::Null
+        } else {
+            r.json()
+        }
+    }
+
+    /// Asserts an error answer; returns its detail.
+    fn expect_error(
+        &self,
+        method: &str,
+        path: &str,
+        body: Value,
+        status: u16,
+        code: &str,
+    ) -> String {
+        let r = self.call(method, path, body);
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (status, code),
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json()["errors"][0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    // The distribution API, for setting up content.
+
+    fn push_blob(&self, repo: &str, bytes: &[u8]) -> String {
+        let digest = sha256_digest(bytes);
+        let mut headers = self.headers();
+        headers[0] = ("Content-Type", "application/octet-stream");
+        let r = send(
+            "POST",
+            &self
+                .d
+                .url(&format!("/v2/{repo}/blobs/uploads/?digest={digest}")),
+            &headers,
+            bytes,
+        );
+        assert_eq!(
+            r.status,
+            201,
+            "push blob: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        digest
+    }
+
+    fn push_manifest(&self, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> String {
+        let mut headers = self.headers();
+        headers[0] = ("Content-Type", media_type);
+        let r = send(
+            "PUT",
+            &self.d.url(&format!("/v2/{repo}/manifests/{reference}")),
+            &headers,
+            body,
+        );
+        assert_eq!(
+            r.status,
+            201,
+            "push manifest: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        sha256_digest(body)
+    }
+}
+
+/// An image pushed for the walk, with what the API should say about it.
+struct Image {
+    manifest_digest: String,
+    config_digest: String,
+    layer_digests: Vec<String>,
+    manifest: Vec<u8>,
+    /// Manifest + config + layers.
+    size: u64,
+    manifest_len: u64,
+}
+
+/// Pushes an image whose config history has three entries, the middle one an `empty_layer`,
+/// for two layers.
+fn push_image(client: &Client<'_>, repo: &str, tag: &str) -> Image {
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/app"]},
+        "rootfs": {"type": "layers", "diff_ids": []},
+        "history": [
+            {"created": "2024-01-01T00:00:00Z",
+             "created_by": "/bin/sh -c #(nop) ADD file:rootfs in /"},
+            {"created": "2024-01-01T00:00:01Z",
+             "created_by": "/bin/sh -c #(nop) ENV PATH=/bin",
+             "empty_layer": true},
+            {"created": "2024-01-01T00:00:02Z", "created_by": "/bin/sh -c make install"},
+        ],
+    }))
+    .expect("json");
+    let config_digest = client.push_blob(repo, &config);
+    let layers: Vec<Vec<u8>> = vec![random_bytes(1, 1500), random_bytes(2, 2500)];
+    let layer_digests: Vec<String> = layers.iter().map(|l| client.push_blob(repo, l)).collect();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": layers.iter().zip(&layer_digests).map(|(l, d)| json!({
+            "mediaType": OCI_LAYER, "digest": d, "size": l.len()
+        })).collect::<Vec<_>>(),
+    }))
+    .expect("json");
+    let manifest_digest = client.push_manifest(repo, tag, OCI_MANIFEST, &manifest);
+    let size = (manifest.len() + config.len() + layers.iter().map(Vec::len).sum::<usize>()) as u64;
+    Image {
+        manifest_digest,
+        config_digest,
+        layer_digests,
+        size,
+        manifest_len: manifest.len() as u64,
+        manifest,
+    }
+}
+
+// ----- the tests -------------------------------------------------------------------------------
+
+#[test]
+fn the_validator_catches_wrong_types_missing_fields_and_undocumented_ones() {
+    let spec = Spec::load();
+    let namespace = json!({"$ref": "#/components/schemas/Namespace"});
+    let good = json!({"name": "team", "owner": "admin", "created_at_ms": 1,
+                      "auto_create_repo": true, "default_visibility": "PRIVATE"});
+    let check = |value: &Value, schema: &Value| {
+        let mut errors = Vec::new();
+        validate(&spec.doc, schema, value, "body", &mut errors);
+        errors
+    };
+    assert_eq!(check(&good, &namespace), Vec::<String>::new());
+    let mut wrong_type = good.clone();
+    wrong_type["created_at_ms"] = json!("1");
+    assert_eq!(
+        check(&wrong_type, &namespace),
+        vec!["body.created_at_ms: expected integer, got \"1\"".to_owned()]
+    );
+    let mut missing = good.clone();
+    missing.as_object_mut().expect("object").remove("owner");
+    assert_eq!(
+        check(&missing, &namespace),
+        vec!["body: required field \"owner\" is missing".to_owned()]
+    );
+    let mut extra = good.clone();
+    extra["password_hash"] = json!("$argon2id$");
+    assert_eq!(check(&extra, &namespace).len(), 1);
+    let mut bad_enum = good.clone();
+    bad_enum["default_visibility"] = json!("public");
+    assert_eq!(check(&bad_enum, &namespace).len(), 1);
+    let mut null = good;
+    null["owner"] = Value::Null;
+    assert_eq!(check(&null, &namespace).len(), 1);
+    // Nullable fields and nested arrays.
+    let tag_page = json!({"$ref": "#/components/schemas/TagPage"});
+    let tag = json!({"tag": "v1", "digest": "sha256:00", "image_id": null, "size": 3,
+                     "media_type": OCI_INDEX, "pushed_at_ms": 5});
+    assert!(check(
+        &json!({"repository": "a/b", "tags": [tag], "next": null}),
+        &tag_page
+    )
+    .is_empty());
+    let mut bad_tag = tag.clone();
+    bad_tag["size"] = json!(-3);
+    assert_eq!(
+        check(
+            &json!({"repository": "a/b", "tags": [bad_tag], "next": null}),
+            &tag_page
+        )
+        .len(),
+        1
+    );
+    // oneOf: a policy document as an object or a string, nothing else.
+    let create = json!({"$ref": "#/components/schemas/CreatePolicyRequest"});
+    assert!(check(&json!({"name": "p", "document": {"Version": "1"}}), &create).is_empty());
+    assert!(check(&json!({"name": "p", "document": "{}"}), &create).is_empty());
+    assert_eq!(
+        check(&json!({"name": "p", "document": 7}), &create).len(),
+        1
+    );
+    // Templates: the most specific wins, and repository names span segments.
+    assert_eq!(
+        spec.template("/api/v1/repositories/a/b/c/tags").as_deref(),
+        Some("/api/v1/repositories/{repository}/tags")
+    );
+    assert_eq!(
+        spec.template("/api/v1/repositories/a/b/c").as_deref(),
+        Some("/api/v1/repositories/{repository}")
+    );
+    assert_eq!(spec.template("/api/v1/nothing"), None);
+}
+
+/// Every endpoint as admin, every response checked against the document, and at the end every
+/// documented operation seen succeeding.
+#[test]
+fn a_walk_through_every_endpoint_matches_the_openapi_document() {
+    let mut d = Daemon::start_with_config(AUTH_TOML);
+    let spec = Spec::load();
+    let admin = Client::admin(&d, &spec);
+    let anonymous = Client::anonymous(&d, &spec);
+
+    // The document itself, without credentials, byte for byte.
+    let r = anonymous.call("GET", "/api/v1/openapi.json", Value::Null);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, OPENAPI_JSON.as_bytes());
+
+    // Namespaces.
+    let ns = admin.expect("POST", "/api/v1/namespaces", json!({"name": "team"}), 201);
+    assert_eq!(
+        (ns["name"].as_str(), ns["owner"].as_str()),
+        (Some("team"), Some("admin"))
+    );
+    assert_eq!(ns["auto_create_repo"], json!(true));
+    assert_eq!(ns["default_visibility"], json!("PRIVATE"));
+    admin.expect(
+        "POST",
+        "/api/v1/namespaces",
+        json!({"name": "other", "default_visibility": "PUBLIC", "auto_create_repo": false}),
+        201,
+    );
+    admin.expect_error(
+        "POST",
+        "/api/v1/namespaces",
+        json!({"name": "team"}),
+        409,
+        "CONFLICT",
+    );
+    admin.expect_error(
+        "POST",
+        "/api/v1/namespaces",
+        json!({"name": "Not_Valid!"}),
+        400,
+        "NAME_INVALID",
+    );
+    let detail = admin.expect_error(
+        "POST",
+        "/api/v1/namespaces",
+        json!({"name": "x", "colour": 1}),
+        400,
+        "UNSUPPORTED",
+    );
+    assert!(detail.contains("colour"), "{detail}");
+    admin.expect_error(
+        "POST",
+        "/api/v1/namespaces",
+        json!({"name": "x", "default_visibility": "public"}),
+        400,
+        "UNSUPPORTED",
+    );
+    let list = admin.expect("GET", "/api/v1/namespaces", Value::Null, 200);
+    let names: Vec<&str> = list["namespaces"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|n| n["name"].as_str())
+        .collect();
+    assert_eq!(names, ["other", "team"]);
+    assert_eq!(
+        admin.expect("GET", "/api/v1/namespaces/team", Value::Null, 200),
+        ns
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/namespaces/ghost",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+    let patched = admin.expect(
+        "PATCH",
+        "/api/v1/namespaces/team",
+        json!({"default_visibility": "PUBLIC"}),
+        200,
+    );
+    assert_eq!(patched["default_visibility"], json!("PUBLIC"));
+    assert_eq!(
+        patched["auto_create_repo"],
+        json!(true),
+        "fields left out keep their value"
+    );
+
+    // Repositories.
+    let app = admin.expect(
+        "POST",
+        "/api/v1/repositories",
+        json!({"namespace": "team", "name": "app", "summary": "the app"}),
+        201,
+    );
+    assert_eq!(app["name"], json!("team/app"));
+    assert_eq!(app["namespace"], json!("team"));
+    assert_eq!(
+        app["visibility"],
+        json!("PUBLIC"),
+        "the namespace's default visibility"
+    );
+    let cli = admin.expect(
+        "POST",
+        "/api/v1/repositories",
+        json!({"namespace": "team", "name": "tools/cli", "visibility": "PRIVATE"}),
+        201,
+    );
+    assert_eq!(cli["name"], json!("team/tools/cli"));
+    assert_eq!(cli["summary"], json!(""));
+    admin.expect_error(
+        "POST",
+        "/api/v1/repositories",
+        json!({"namespace": "team", "name": "app"}),
+        409,
+        "CONFLICT",
+    );
+    admin.expect_error(
+        "POST",
+        "/api/v1/repositories",
+        json!({"namespace": "ghost", "name": "app"}),
+        404,
+        "NAME_UNKNOWN",
+    );
+    admin.expect_error(
+        "POST",
+        "/api/v1/repositories",
+        json!({"namespace": "team", "name": "UPPER"}),
+        400,
+        "NAME_INVALID",
+    );
+    let all = admin.expect("GET", "/api/v1/repositories", Value::Null, 200);
+    assert_eq!(all["repositories"].as_array().map(Vec::len), Some(2));
+    let in_other = admin.expect(
+        "GET",
+        "/api/v1/repositories?namespace=other",
+        Value::Null,
+        200,
+    );
+    assert_eq!(in_other["repositories"], json!([]));
+    assert_eq!(
+        admin.expect(
+            "GET",
+            "/api/v1/repositories/team/tools/cli",
+            Value::Null,
+            200
+        ),
+        cli
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/repositories/team/ghost",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+    let updated = admin.expect(
+        "PATCH",
+        "/api/v1/repositories/team/app",
+        json!({"summary": "the new app", "visibility": "PRIVATE"}),
+        200,
+    );
+    assert_eq!(
+        (updated["summary"].as_str(), updated["visibility"].as_str()),
+        (Some("the new app"), Some("PRIVATE"))
+    );
+
+    // Tags, manifests, layers of a pushed image and an index over it.
+    let image = push_image(&admin, "team/app", "v1");
+    admin.push_manifest("team/app", "latest", OCI_MANIFEST, &image.manifest);
+    let index = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [{"mediaType": OCI_MANIFEST,
+                       "digest": image.manifest_digest,
+                       "size": image.manifest_len,
+                       "platform": {"architecture": "amd64", "os": "linux"}}],
+    }))
+    .expect("json");
+    let index_digest = admin.push_manifest("team/app", "multi", OCI_INDEX, &index);
+
+    let page = admin.expect(
+        "GET",
+        "/api/v1/repositories/team/app/tags",
+        Value::Null,
+        200,
+    );
+    assert_eq!(page["repository"], json!("team/app"));
+    assert_eq!(page["next"], Value::Null);
+    let tags = page["tags"].as_array().expect("tags");
+    let names: Vec<&str> = tags.iter().filter_map(|t| t["tag"].as_str()).collect();
+    assert_eq!(names, ["latest", "multi", "v1"]);
+    let v1 = &tags[2];
+    assert_eq!(v1["digest"].as_str(), Some(image.manifest_digest.as_str()));
+    assert_eq!(v1["image_id"].as_str(), Some(image.config_digest.as_str()));
+    assert_eq!(v1["size"].as_u64(), Some(image.size));
+    assert_eq!(v1["media_type"].as_str(), Some(OCI_MANIFEST));
+    assert!(v1["pushed_at_ms"]
+        .as_u64()
+        .is_some_and(|t| t > 1_600_000_000_000));
+    let multi = &tags[1];
+    assert_eq!(multi["digest"].as_str(), Some(index_digest.as_str()));
+    assert_eq!(multi["image_id"], Value::Null, "an index has no image id");
+    assert_eq!(
+        multi["size"].as_u64(),
+        Some(index.len() as u64 + image.size)
+    );
+    assert_eq!(tags[0]["digest"], v1["digest"]);
+
+    let first = admin.call("GET", "/api/v1/repositories/team/app/tags?n=2", Value::Null);
+    assert_eq!(first.status, 200);
+    let first_page = first.json();
+    assert_eq!(first_page["tags"].as_array().map(Vec::len), Some(2));
+    assert_eq!(first_page["next"], json!("multi"));
+    assert_eq!(
+        first.header("link"),
+        Some("</api/v1/repositories/team/app/tags?n=2&last=multi>; rel=\"next\"")
+    );
+    let rest = admin.expect(
+        "GET",
+        "/api/v1/repositories/team/app/tags?n=2&last=multi",
+        Value::Null,
+        200,
+    );
+    assert_eq!(rest["tags"][0]["tag"], json!("v1"));
+    assert_eq!(rest["next"], Value::Null);
+    admin.expect_error(
+        "GET",
+        "/api/v1/repositories/team/app/tags?n=lots",
+        Value::Null,
+        400,
+        "UNSUPPORTED",
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/repositories/team/ghost/tags",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+
+    let by_tag = admin.expect(
+        "GET",
+        "/api/v1/repositories/team/app/manifests/v1",
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        by_tag["digest"].as_str(),
+        Some(image.manifest_digest.as_str())
+    );
+    assert_eq!(by_tag["media_type"].as_str(), Some(OCI_MANIFEST));
+    assert_eq!(by_tag["size"].as_u64(), Some(image.manifest_len));
+    assert_eq!(
+        by_tag["manifest"]["config"]["digest"].as_str(),
+        Some(image.config_digest.as_str())
+    );
+    let by_digest = admin.expect(
+        "GET",
+        &format!(
+            "/api/v1/repositories/team/app/manifests/{}",
+            image.manifest_digest
+        ),
+        Value::Null,
+        200,
+    );
+    assert_eq!(by_digest, by_tag);
+    let index_view = admin.expect(
+        "GET",
+        "/api/v1/repositories/team/app/manifests/multi",
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        index_view["manifest"]["manifests"][0]["digest"].as_str(),
+        Some(image.manifest_digest.as_str())
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/repositories/team/app/manifests/nope",
+        Value::Null,
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/repositories/team/app/manifests/sha256:zz",
+        Value::Null,
+        400,
+        "DIGEST_INVALID",
+    );
+
+    let layers = admin.expect(
+        "GET",
+        "/api/v1/repositories/team/app/layers/v1",
+        Value::Null,
+        200,
+    );
+    assert_eq!(
+        layers["digest"].as_str(),
+        Some(image.manifest_digest.as_str())
+    );
+    let layers = layers["layers"].as_array().expect("layers");
+    assert_eq!(layers.len(), 2);
+    for (layer, digest) in layers.iter().zip(&image.layer_digests) {
+        assert_eq!(layer["digest"].as_str(), Some(digest.as_str()));
+        assert_eq!(layer["media_type"].as_str(), Some(OCI_LAYER));
+    }
+    assert_eq!(layers[0]["size"].as_u64(), Some(1500));
+    // The ENV entry made no layer: the second layer is the third history entry's.
+    assert_eq!(
+        layers[0]["created_by"],
+        json!("/bin/sh -c #(nop) ADD file:rootfs in /")
+    );
+    assert_eq!(layers[0]["created"], json!("2024-01-01T00:00:00Z"));
+    assert_eq!(layers[1]["created_by"], json!("/bin/sh -c make install"));
+    assert_eq!(layers[1]["created"], json!("2024-01-01T00:00:02Z"));
+    admin.expect_error(
+        "GET",
+        "/api/v1/repositories/team/app/layers/multi",
+        Value::Null,
+        400,
+        "UNSUPPORTED",
+    );
+
+    admin.expect(
+        "DELETE",
+        "/api/v1/repositories/team/app/tags/latest",
+        Value::Null,
+        204,
+    );
+    admin.expect_error(
+        "DELETE",
+        "/api/v1/repositories/team/app/tags/latest",
+        Value::Null,
+        404,
+        "MANIFEST_UNKNOWN",
+    );
+    let page = admin.expect(
+        "GET",
+        "/api/v1/repositories/team/app/tags",
+        Value::Null,
+        200,
+    );
+    assert_eq!(page["tags"].as_array().map(Vec::len), Some(2));
+    admin.expect(
+        "GET",
+        &format!(
+            "/api/v1/repositories/team/app/manifests/{}",
+            image.manifest_digest
+        ),
+        Value::Null,
+        200,
+    );
+
+    // A namespace holding repositories goes only when forced.
+    let detail = admin.expect_error(
+        "DELETE",
+        "/api/v1/namespaces/team",
+        Value::Null,
+        409,
+        "CONFLICT",
+    );
+    assert!(detail.contains("team"), "{detail}");
+    admin.expect(
+        "DELETE",
+        "/api/v1/repositories/team/tools/cli",
+        Value::Null,
+        204,
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/repositories/team/tools/cli",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+    admin.expect_error(
+        "DELETE",
+        "/api/v1/namespaces/team?force=maybe",
+        Value::Null,
+        400,
+        "UNSUPPORTED",
+    );
+
+    // Temporary credentials act as the account, and cannot issue more.
+    let credentials = admin.expect("POST", "/api/v1/tokens", Value::Null, 201);
+    let username = credentials["username"].as_str().expect("username");
+    assert!(username.starts_with("tmp-"), "{username}");
+    assert!(credentials["expires_at_ms"]
+        .as_u64()
+        .is_some_and(|t| t > 1_600_000_000_000));
+    let temporary = Client::basic(
+        &d,
+        &spec,
+        username,
+        credentials["password"].as_str().expect("password"),
+    );
+    temporary.expect("GET", "/api/v1/namespaces/team", Value::Null, 200);
+    temporary.expect_error("POST", "/api/v1/tokens", Value::Null, 403, "DENIED");
+
+    // Users.
+    let user = admin.expect(
+        "POST",
+        "/api/v1/users",
+        json!({"name": "reader", "password": "reader-password-1"}),
+        201,
+    );
+    assert_eq!(user["name"], json!("reader"));
+    assert_eq!(user["policies"], json!([]));
+    admin.expect_error(
+        "POST",
+        "/api/v1/users",
+        json!({"name": "reader", "password": "reader-password-1"}),
+        409,
+        "CONFLICT",
+    );
+    let detail = admin.expect_error(
+        "POST",
+        "/api/v1/users",
+        json!({"name": "shorty", "password": "short"}),
+        400,
+        "UNSUPPORTED",
+    );
+    assert!(detail.contains("password"), "{detail}");
+    admin.expect_error(
+        "POST",
+        "/api/v1/users",
+        json!({"name": "Bad Name", "password": "long-enough-1"}),
+        400,
+        "NAME_INVALID",
+    );
+    admin.expect_error(
+        "POST",
+        "/api/v1/users",
+        json!({"name": "admin", "password": "long-enough-1"}),
+        409,
+        "CONFLICT",
+    );
+    let r = admin.call("GET", "/api/v1/users", Value::Null);
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body);
+    assert!(
+        !text.contains("argon2") && !text.contains("password"),
+        "{text}"
+    );
+    let users: Vec<String> = r.json()["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .filter_map(|u| u["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(users, ["admin", "reader"]);
+    admin.expect(
+        "PUT",
+        "/api/v1/users/reader/password",
+        json!({"password": "reader-password-2"}),
+        204,
+    );
+    admin.expect_error(
+        "PUT",
+        "/api/v1/users/ghost/password",
+        json!({"password": "reader-password-2"}),
+        404,
+        "NAME_UNKNOWN",
+    );
+    admin.expect_error(
+        "PUT",
+        "/api/v1/users/admin/password",
+        json!({"password": "another-password"}),
+        409,
+        "CONFLICT",
+    );
+    Client::basic(&d, &spec, "reader", "reader-password-2").expect_error(
+        "GET",
+        "/api/v1/users",
+        Value::Null,
+        403,
+        "DENIED",
+    );
+
+    // Policies.
+    let builtins = admin.expect("GET", "/api/v1/policies", Value::Null, 200);
+    let names: Vec<&str> = builtins["policies"]
+        .as_array()
+        .expect("policies")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["FullAccess", "ReadOnlyAccess", "AdministratorAccess"]
+    );
+    let document = json!({"Version": "1", "Statement": [{
+        "Effect": "Allow",
+        "Action": ["cr:Get*", "cr:List*"],
+        "Resource": ["acs:cr:*:*:repository/team/*"],
+    }]});
+    let policy = admin.expect(
+        "POST",
+        "/api/v1/policies",
+        json!({"name": "team-read", "document": document}),
+        201,
+    );
+    assert_eq!(policy["builtin"], json!(false));
+    assert_eq!(policy["document"], document);
+    let as_text = admin.expect(
+        "POST",
+        "/api/v1/policies",
+        json!({"name": "team-read-text", "document": document.to_string()}),
+        201,
+    );
+    assert_eq!(as_text["document"], document);
+    let invalid = json!({"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "cr:*", "Resource": "*"},
+        {"Effect": "allow", "Action": "cr:*", "Resource": "*"},
+    ]});
+    let detail = admin.expect_error(
+        "POST",
+        "/api/v1/policies",
+        json!({"name": "broken", "document": invalid}),
+        400,
+        "UNSUPPORTED",
+    );
+    assert!(
+        detail.contains("Statement[1].Effect"),
+        "the error names the field: {detail}"
+    );
+    assert!(detail.contains("\"allow\""), "{detail}");
+    admin.expect_error(
+        "POST",
+        "/api/v1/policies",
+        json!({"name": "broken", "document": 7}),
+        400,
+        "UNSUPPORTED",
+    );
+    admin.expect_error(
+        "POST",
+        "/api/v1/policies",
+        json!({"name": "FullAccess", "document": document}),
+        409,
+        "CONFLICT",
+    );
+    let widened = json!({"Version": "1", "Statement": [{
+        "Effect": "Allow",
+        "Action": "cr:*",
+        "Resource": "acs:cr:*:*:repository/team/*",
+    }]});
+    let replaced = admin.expect(
+        "PUT",
+        "/api/v1/policies/team-read",
+        json!({"document": widened}),
+        200,
+    );
+    assert_eq!(replaced["document"], widened);
+    admin.expect_error(
+        "PUT",
+        "/api/v1/policies/ghost",
+        json!({"document": widened}),
+        404,
+        "NAME_UNKNOWN",
+    );
+    let detail = admin.expect_error(
+        "PUT",
+        "/api/v1/policies/team-read",
+        json!({"document": {"Version": "2", "Statement": []}}),
+        400,
+        "UNSUPPORTED",
+    );
+    assert!(detail.contains("Version"), "{detail}");
+
+    // Attachments.
+    let attached = admin.expect(
+        "PUT",
+        "/api/v1/users/reader/policies/team-read",
+        Value::Null,
+        200,
+    );
+    assert_eq!(attached["policies"], json!(["team-read"]));
+    let attached = admin.expect(
+        "PUT",
+        "/api/v1/users/reader/policies/ReadOnlyAccess",
+        Value::Null,
+        200,
+    );
+    assert_eq!(attached["policies"], json!(["team-read", "ReadOnlyAccess"]));
+    admin.expect_error(
+        "PUT",
+        "/api/v1/users/reader/policies/ghost",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+    let detail = admin.expect_error(
+        "DELETE",
+        "/api/v1/policies/team-read",
+        Value::Null,
+        409,
+        "CONFLICT",
+    );
+    assert!(detail.contains("reader"), "{detail}");
+    let detached = admin.expect(
+        "DELETE",
+        "/api/v1/users/reader/policies/team-read",
+        Value::Null,
+        200,
+    );
+    assert_eq!(detached["policies"], json!(["ReadOnlyAccess"]));
+    admin.expect_error(
+        "DELETE",
+        "/api/v1/users/admin/policies/AdministratorAccess",
+        Value::Null,
+        409,
+        "CONFLICT",
+    );
+    admin.expect("DELETE", "/api/v1/policies/team-read", Value::Null, 204);
+    admin.expect(
+        "DELETE",
+        "/api/v1/policies/team-read-text",
+        Value::Null,
+        204,
+    );
+    admin.expect_error(
+        "DELETE",
+        "/api/v1/policies/team-read",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+    admin.expect("DELETE", "/api/v1/users/reader", Value::Null, 204);
+    admin.expect_error(
+        "DELETE",
+        "/api/v1/users/reader",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+    admin.expect_error(
+        "DELETE",
+        "/api/v1/users/admin",
+        Value::Null,
+        409,
+        "CONFLICT",
+    );
+
+    // Unknown paths and methods.
+    admin.expect_error("GET", "/api/v1/nothing", Value::Null, 404, "UNSUPPORTED");
+    let r = admin.call("PUT", "/api/v1/namespaces", json!({}));
+    assert_eq!((r.status, r.error_code().as_str()), (405, "UNSUPPORTED"));
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    let r = admin.call("GET", "/api/v1/tokens", Value::Null);
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
+
+    // The audit log: the trail is written in batches, so wait a little for this walk's
+    // changes. Whatever it holds is checked against the document.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let audit = loop {
+        let audit = admin.expect("GET", "/api/v1/audit?limit=1000", Value::Null, 200);
+        if audit["records"].as_array().is_some_and(|r| !r.is_empty()) || Instant::now() > deadline {
+            break audit;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let records = audit["records"].as_array().expect("records");
+    eprintln!("audit log: {} records", records.len());
+    if let Some(first) = records.first() {
+        let at_ms = first["at_ms"].as_u64().expect("at_ms");
+        let one = admin.expect(
+            "GET",
+            &format!("/api/v1/audit?since_ms={at_ms}&limit=1"),
+            Value::Null,
+            200,
+        );
+        assert_eq!(one["records"].as_array().map(Vec::len), Some(1));
+        if records.len() > 1 {
+            let next = one["next"].as_str().expect("a cursor when more may follow");
+            admin.expect(
+                "GET",
+                &format!("/api/v1/audit?after={next}&limit=1"),
+                Value::Null,
+                200,
+            );
+        }
+        let empty = admin.expect(
+            "GET",
+            "/api/v1/audit?account=nobody-at-all",
+            Value::Null,
+            200,
+        );
+        assert_eq!(empty["records"], json!([]));
+    }
+    admin.expect_error(
+        "GET",
+        "/api/v1/audit?limit=many",
+        Value::Null,
+        400,
+        "UNSUPPORTED",
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/audit?after=not-a-cursor",
+        Value::Null,
+        400,
+        "UNSUPPORTED",
+    );
+
+    // Forced deletes, last: everything goes.
+    admin.expect("DELETE", "/api/v1/repositories/team/app", Value::Null, 204);
+    push_image(&admin, "team/again", "v1");
+    admin.expect(
+        "DELETE",
+        "/api/v1/namespaces/team?force=true",
+        Value::Null,
+        204,
+    );
+    admin.expect_error(
+        "GET",
+        "/api/v1/namespaces/team",
+        Value::Null,
+        404,
+        "NAME_UNKNOWN",
+    );
+    let left = admin.expect("GET", "/api/v1/repositories", Value::Null, 200);
+    assert_eq!(left["repositories"], json!([]));
+    admin.expect("DELETE", "/api/v1/namespaces/other", Value::Null, 204);
+
+    let missing: Vec<String> = spec
+        .operations()
+        .difference(&spec.succeeded.borrow())
+        .map(|(path, method)| format!("{method} {path}"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "documented operations the walk never saw succeed: {missing:?}"
+    );
+    d.stop();
+}
+
+/// A user with ReadOnlyAccess reads everything and changes nothing; anonymous callers are
+/// challenged.
+#[test]
+fn read_only_users_read_and_anonymous_callers_are_challenged() {
+    let mut d = Daemon::start_with_config(AUTH_TOML);
+    let spec = Spec::load();
+    let admin = Client::admin(&d, &spec);
+    admin.expect("POST", "/api/v1/namespaces", json!({"name": "team"}), 201);
+    admin.expect(
+        "POST",
+        "/api/v1/repositories",
+        json!({"namespace": "team", "name": "app"}),
+        201,
+    );
+    push_image(&admin, "team/app", "v1");
+    admin.expect(
+        "POST",
+        "/api/v1/users",
+        json!({"name": "reader", "password": "reader-password-1"}),
+        201,
+    );
+    admin.expect(
+        "PUT",
+        "/api/v1/users/reader/policies/ReadOnlyAccess",
+        Value::Null,
+        200,
+    );
+
+    let reader = Client::basic(&d, &spec, "reader", "reader-password-1");
+    for path in [
+        "/api/v1/namespaces",
+        "/api/v1/namespaces/team",
+        "/api/v1/repositories",
+        "/api/v1/repositories?namespace=team",
+        "/api/v1/repositories/team/app",
+        "/api/v1/repositories/team/app/tags",
+        "/api/v1/repositories/team/app/manifests/v1",
+        "/api/v1/repositories/team/app/layers/v1",
+    ] {
+        reader.expect("GET", path, Value::Null, 200);
+    }
+    // cr:GetAuthorizationToken is a cr:Get*.
+    reader.expect("POST", "/api/v1/tokens", Value::Null, 201);
+    let refused: [(&str, &str, Value); 10] = [
+        ("POST", "/api/v1/namespaces", json!({"name": "mine"})),
+        (
+            "PATCH",
+            "/api/v1/namespaces/team",
+            json!({"auto_create_repo": false}),
+        ),
+        ("DELETE", "/api/v1/namespaces/team", Value::Null),
+        (
+            "POST",
+            "/api/v1/repositories",
+            json!({"namespace": "team", "name": "new"}),
+        ),
+        (
+            "PATCH",
+            "/api/v1/repositories/team/app",
+            json!({"summary": "mine"}),
+        ),
+        ("DELETE", "/api/v1/repositories/team/app", Value::Null),
+        (
+            "DELETE",
+            "/api/v1/repositories/team/app/tags/v1",
+            Value::Null,
+        ),
+        ("GET", "/api/v1/users", Value::Null),
+        (
+            "POST",
+            "/api/v1/policies",
+            json!({"name": "p", "document": "{}"}),
+        ),
+        ("GET", "/api/v1/audit", Value::Null),
+    ];
+    for (method, path, body) in refused {
+        let detail = reader.expect_error(method, path, body, 403, "DENIED");
+        assert!(
+            detail.contains("is not allowed"),
+            "{method} {path}: {detail}"
+        );
+    }
+
+    let anonymous = Client::anonymous(&d, &spec);
+    for (method, path, body) in [
+        ("GET", "/api/v1/namespaces", Value::Null),
+        ("GET", "/api/v1/repositories/team/app/tags", Value::Null),
+        ("POST", "/api/v1/namespaces", json!({"name": "mine"})),
+        ("DELETE", "/api/v1/repositories/team/app", Value::Null),
+        ("POST", "/api/v1/tokens", Value::Null),
+        ("GET", "/api/v1/users", Value::Null),
+    ] {
+        let r = anonymous.call(method, path, body);
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (401, "UNAUTHORIZED"),
+            "{method} {path}"
+        );
+        let challenge = r.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer realm=\""),
+            "{method} {path}: {challenge}"
+        );
+    }
+    let wrong = Client::basic(&d, &spec, "reader", "not-the-password");
+    let r = wrong.call("GET", "/api/v1/namespaces", Value::Null);
+    assert_eq!(r.status, 401);
+
+    // Nothing changed.
+    let repo = admin.expect("GET", "/api/v1/repositories/team/app", Value::Null, 200);
+    assert_eq!(repo["summary"], json!(""));
+    admin.expect(
+        "GET",
+        "/api/v1/repositories/team/app/manifests/v1",
+        Value::Null,
+        200,
+    );
+    d.stop();
+}
+
+/// With access control off every call is allowed, namespaces belong to `admin`, and the
+/// account endpoints say there are no accounts. With deletes disabled a tag stays, but a
+/// repository or namespace may still be removed.
+#[test]
+fn without_access_control_there_are_no_accounts() {
+    let mut d = Daemon::start_with_config("[registry]\ndelete_enabled = false\n");
+    let spec = Spec::load();
+    let open = Client::anonymous(&d, &spec);
+    let ns = open.expect("POST", "/api/v1/namespaces", json!({"name": "dev"}), 201);
+    assert_eq!(ns["owner"], json!("admin"));
+    open.expect(
+        "POST",
+        "/api/v1/repositories",
+        json!({"namespace": "dev", "name": "app"}),
+        201,
+    );
+    push_image(&open, "dev/app", "v1");
+    let layers = open.expect(
+        "GET",
+        "/api/v1/repositories/dev/app/layers/v1",
+        Value::Null,
+        200,
+    );
+    assert_eq!(layers["layers"].as_array().map(Vec::len), Some(2));
+    let detail = open.expect_error(
+        "DELETE",
+        "/api/v1/repositories/dev/app/tags/v1",
+        Value::Null,
+        405,
+        "UNSUPPORTED",
+    );
+    assert!(detail.contains("disabled"), "{detail}");
+    for (method, path, body) in [
+        ("GET", "/api/v1/users", Value::Null),
+        (
+            "POST",
+            "/api/v1/users",
+            json!({"name": "u", "password": "long-enough-1"}),
+        ),
+        ("GET", "/api/v1/policies", Value::Null),
+        ("POST", "/api/v1/tokens", Value::Null),
+        ("GET", "/api/v1/audit", Value::Null),
+    ] {
+        let detail = open.expect_error(method, path, body, 404, "UNSUPPORTED");
+        assert!(
+            detail.contains("access control is off"),
+            "{method} {path}: {detail}"
+        );
+    }
+    open.expect(
+        "DELETE",
+        "/api/v1/namespaces/dev?force=true",
+        Value::Null,
+        204,
+    );
+    d.stop();
+}
