@@ -41,6 +41,8 @@ pub struct Target {
     pub addr: SocketAddr,
     /// The `Host` header every request carries.
     host: HeaderValue,
+    /// The `Authorization` header every request carries, if any (`--authorization`).
+    authorization: Option<HeaderValue>,
 }
 
 impl Target {
@@ -66,7 +68,18 @@ impl Target {
             url: format!("http://{authority}"),
             addr,
             host: HeaderValue::from_str(authority).context("the host is not a header value")?,
+            authorization: None,
         })
+    }
+
+    /// Sends `value` as the `Authorization` header of every request (a registry with access
+    /// control: `Basic …` or `Bearer …`). Marked sensitive so it is never printed.
+    pub fn with_authorization(mut self, value: &str) -> anyhow::Result<Target> {
+        let mut value =
+            HeaderValue::from_str(value).context("--authorization is not a header value")?;
+        value.set_sensitive(true);
+        self.authorization = Some(value);
+        Ok(self)
     }
 }
 
@@ -152,10 +165,14 @@ impl Conn {
 
     /// A request builder for `path` (origin form, e.g. `/v2/`) with the `Host` header set.
     fn request(&self, method: Method, path: &str) -> http::request::Builder {
-        Request::builder()
+        let builder = Request::builder()
             .method(method)
             .uri(path)
-            .header(header::HOST, self.target.host.clone())
+            .header(header::HOST, self.target.host.clone());
+        match &self.target.authorization {
+            Some(value) => builder.header(header::AUTHORIZATION, value.clone()),
+            None => builder,
+        }
     }
 
     /// Sends one request and waits for the response head. Counts the request and its body.

@@ -215,6 +215,21 @@ pub async fn push_image(
     })
 }
 
+/// Pushes a config and a manifest tagged `tag` into `repo` that reference `layers`, blobs
+/// already pushed there, so that a garbage collection keeps them.
+pub async fn reference_blobs(
+    conn: &mut Conn,
+    repo: &str,
+    tag: &str,
+    layers: &[BlobRef],
+    nonce: u64,
+) -> Result<(), Failure> {
+    let config = image_config(layers, nonce);
+    registry::push_blob(conn, repo, &config, None).await?;
+    let manifest = image_manifest(ManifestFormat::Oci, &config.describe(), layers);
+    registry::put_manifest(conn, repo, tag, &manifest).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

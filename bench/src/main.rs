@@ -13,6 +13,9 @@
 //! MB/s, latency percentiles, the client's own CPU seconds and, given `--server-pid`, the
 //! server's CPU seconds and peak RSS. `compare` turns the JSON lines of two servers into one
 //! markdown table; `scripts/compare.sh` drives the whole comparison (docs/benchmarks.md).
+//! `--background-gc` keeps Berth's garbage collector busy through the timed phase
+//! (`background_gc.rs`), and `gc-report` tabulates runs with and without it
+//! (`scripts/gc-latency.sh`).
 //!
 //! **Invariant:** the bench never links RocksDB or glommio: it uses only the engine's pure OCI
 //! layer (`berth-engine` without its `storage` feature), for digests and media types.
@@ -22,6 +25,7 @@
 //! with `--json` a line with an `unsupported` field is printed), 1 when the run could not be
 //! made (bad arguments, setup failed).
 
+mod background_gc;
 mod client;
 mod fixtures;
 mod procstat;
@@ -41,8 +45,9 @@ use bytes::Bytes;
 use clap::{Parser, Subcommand};
 use http::Method;
 
+use crate::background_gc::{BackgroundGc, BackgroundGcArgs};
 use crate::client::{Conn, Target};
-use crate::report::{CompareArgs, Summary, TABLE_HEADER};
+use crate::report::{CompareArgs, GcReportArgs, Summary, TABLE_HEADER};
 use crate::runner::{Limits, Setup};
 use crate::scenarios::{ScenarioArgs, Unsupported};
 use crate::units::parse_duration;
@@ -70,6 +75,10 @@ struct Options {
         default_value = "http://127.0.0.1:5000"
     )]
     registry: String,
+    /// `Authorization` header sent with every request (`Basic <base64>` or `Bearer <token>`),
+    /// for a registry with access control. Never printed.
+    #[arg(long, global = true)]
+    authorization: Option<String>,
     /// Length of the timed phase.
     #[arg(short = 'd', long, global = true, default_value = "10s", value_parser = parse_duration)]
     duration: Duration,
@@ -106,6 +115,8 @@ struct Options {
     /// Omit the table header (to append rows of several runs).
     #[arg(long, global = true)]
     no_header: bool,
+    #[command(flatten)]
+    background_gc: BackgroundGcArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -120,6 +131,8 @@ enum Command {
     },
     /// Print a markdown table comparing two servers' `--json` results.
     Compare(CompareArgs),
+    /// Print a markdown table of runs with and without `--background-gc` (scripts/gc-latency.sh).
+    GcReport(GcReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -128,6 +141,10 @@ fn main() -> ExitCode {
         Command::Scenario(scenario) => run(&cli.options, scenario),
         Command::Wait { timeout } => wait(&cli.options, *timeout).map(|()| ExitCode::SUCCESS),
         Command::Compare(args) => report::compare(args).map(|table| {
+            print!("{table}");
+            ExitCode::SUCCESS
+        }),
+        Command::GcReport(args) => report::gc_report(args).map(|table| {
             print!("{table}");
             ExitCode::SUCCESS
         }),
@@ -154,6 +171,7 @@ struct AtStart {
     server_cpu_s: Option<f64>,
     rss: Option<procstat::RssSampler>,
     client_cpu_s: f64,
+    machine_cpu_s: Option<f64>,
 }
 
 fn run(options: &Options, scenario: &ScenarioArgs) -> anyhow::Result<ExitCode> {
@@ -189,8 +207,22 @@ fn run(options: &Options, scenario: &ScenarioArgs) -> anyhow::Result<ExitCode> {
         }
         println!("{}", summary.table_row());
     }
+    if let Some(line) = summary.background_gc_line() {
+        eprintln!("{line}");
+    }
     for failure in &summary.failures {
         eprintln!("  failed: {failure}");
+    }
+    if let Some(gc) = &summary.background_gc {
+        for failure in &gc.failures {
+            eprintln!("  background gc failed: {failure}");
+        }
+        if gc.blobs_deleted == 0 && gc.runs > 0 {
+            eprintln!(
+                "  background gc deleted nothing: is the registry's grace period 0 \
+                 ([gc] grace_period_s = 0)?"
+            );
+        }
     }
     Ok(if summary.errors > 0 {
         ExitCode::from(2)
@@ -216,7 +248,11 @@ fn label(options: &Options, scenario: &ScenarioArgs) -> String {
 }
 
 fn run_scenario(options: &Options, scenario: &ScenarioArgs) -> anyhow::Result<Summary> {
-    let target = Arc::new(Target::parse(&options.registry)?);
+    let mut target = Target::parse(&options.registry)?;
+    if let Some(value) = &options.authorization {
+        target = target.with_authorization(value)?;
+    }
+    let target = Arc::new(target);
     if let Some(pid) = options.server_pid {
         procstat::cpu_seconds(pid).with_context(|| format!("reading /proc/{pid}/stat"))?;
     }
@@ -232,16 +268,28 @@ fn run_scenario(options: &Options, scenario: &ScenarioArgs) -> anyhow::Result<Su
     let params = scenario.params();
     let label = label(options, scenario);
 
+    let gc_args = &options.background_gc;
+    let background_gc_on = gc_args.initial_blobs.is_some();
     let setup = Setup {
         target: Arc::clone(&target),
         concurrency: options.setup_concurrency.max(1),
         workers: concurrency,
         prefix,
         seed,
+        reference_blobs: background_gc_on,
     };
     let setup_started = Instant::now();
+    if background_gc_on {
+        runner::block_on(background_gc::probe(&setup))?
+            .with_context(|| format!("{label}: --background-gc against {}", target.url))?;
+    }
     let fixture = runner::block_on(scenario.setup(&setup))?
         .with_context(|| format!("{label}: setup against {}", target.url))?;
+    let mut background_gc = None;
+    if background_gc_on {
+        runner::block_on(background_gc::push_initial(gc_args, &setup))??;
+        background_gc = Some(BackgroundGc::spawn(gc_args, &setup)?);
+    }
     let setup_s = setup_started.elapsed().as_secs_f64();
 
     let limits = Limits {
@@ -256,13 +304,25 @@ fn run_scenario(options: &Options, scenario: &ScenarioArgs) -> anyhow::Result<Su
         options.client_threads,
         limits,
         seed,
-        || AtStart {
-            server_cpu_s: server_pid.and_then(|pid| procstat::cpu_seconds(pid).ok()),
-            rss: server_pid.map(procstat::RssSampler::start),
-            client_cpu_s: procstat::self_cpu_seconds(),
+        || {
+            let at_start = AtStart {
+                server_cpu_s: server_pid.and_then(|pid| procstat::cpu_seconds(pid).ok()),
+                rss: server_pid.map(procstat::RssSampler::start),
+                client_cpu_s: procstat::self_cpu_seconds(),
+                machine_cpu_s: procstat::machine_cpu_seconds().ok(),
+            };
+            if let Some(background_gc) = background_gc.as_mut() {
+                background_gc.start(limits.duration);
+            }
+            at_start
         },
     )?;
     let client_cpu_s = procstat::self_cpu_seconds() - timed.at_start.client_cpu_s;
+    let machine_cpu_s = timed.at_start.machine_cpu_s.and_then(|before| {
+        procstat::machine_cpu_seconds()
+            .ok()
+            .map(|after| after - before)
+    });
     let server_cpu_s = match (server_pid, timed.at_start.server_cpu_s) {
         (Some(pid), Some(before)) => procstat::cpu_seconds(pid).ok().map(|after| after - before),
         _ => None,
@@ -278,6 +338,10 @@ fn run_scenario(options: &Options, scenario: &ScenarioArgs) -> anyhow::Result<Su
 
     let recorder = &timed.recorder;
     let elapsed_s = timed.elapsed.as_secs_f64().max(1e-9);
+    // Waits for the collection in flight, after the phase's counters were read.
+    let background_gc = background_gc
+        .map(|background_gc| background_gc.finish(elapsed_s))
+        .transpose()?;
     let mut values = params.values;
     if let Some(object) = values.as_object_mut() {
         object.insert("duration_s".into(), options.duration.as_secs_f64().into());
@@ -313,7 +377,9 @@ fn run_scenario(options: &Options, scenario: &ScenarioArgs) -> anyhow::Result<Su
         server_peak_rss_mib,
         server_hwm_mib,
         client_cpu_s,
+        machine_cpu_s,
         failures: recorder.failures.clone(),
+        background_gc,
     })
 }
 

@@ -13,6 +13,8 @@ use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::background_gc::BackgroundGcReport;
+
 /// The result of one scenario run.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Summary {
@@ -52,8 +54,15 @@ pub struct Summary {
     /// `VmHWM` after the timed phase: the peak of the server's whole life.
     pub server_hwm_mib: Option<f64>,
     pub client_cpu_s: f64,
+    /// CPU seconds the whole machine used during the timed phase (`/proc/stat`): less the
+    /// server's and the client's, what else ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_cpu_s: Option<f64>,
     /// The first few failures, described.
     pub failures: Vec<String>,
+    /// What the collections run with `--background-gc` did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_gc: Option<BackgroundGcReport>,
 }
 
 fn opt(value: Option<f64>, decimals: usize) -> String {
@@ -111,6 +120,26 @@ impl Summary {
             opt(self.server_peak_rss_mib, 0),
             self.client_cpu_s,
         )
+    }
+
+    /// What `--background-gc` did, on one line; `None` without it.
+    pub fn background_gc_line(&self) -> Option<String> {
+        let gc = self.background_gc.as_ref()?;
+        Some(format!(
+            "background gc: {} runs deleted {} blobs ({:.0}/s while running), busy {:.0}% of the \
+             phase (+{:.1} s after it), refills {} blobs in {:.0}% of the phase, {} errors; \
+             its thread {:.2} cpu-s of the client's {:.2}",
+            gc.runs,
+            gc.blobs_deleted,
+            gc.blobs_deleted_per_s,
+            gc.busy_fraction * 100.0,
+            gc.overrun_s,
+            gc.refill_blobs_pushed,
+            gc.refill_fraction * 100.0,
+            gc.errors,
+            gc.client_cpu_s,
+            self.client_cpu_s,
+        ))
     }
 }
 
@@ -189,11 +218,12 @@ fn cpu_per_gb(s: &Summary) -> Option<f64> {
     s.server_cpu_s.filter(|_| gb > 0.0).map(|cpu| cpu / gb)
 }
 
-/// The markdown comparison of server `a` against server `b`.
-pub fn compare(args: &CompareArgs) -> anyhow::Result<String> {
+/// The summaries in `files` of JSON lines, and a description of each run that found its
+/// scenario unsupported.
+fn load(files: &[PathBuf]) -> anyhow::Result<(Vec<Summary>, Vec<String>)> {
     let mut summaries = Vec::new();
     let mut unsupported = Vec::new();
-    for file in &args.files {
+    for file in files {
         let text =
             std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
         for (n, line) in text.lines().enumerate() {
@@ -215,6 +245,12 @@ pub fn compare(args: &CompareArgs) -> anyhow::Result<String> {
             summaries.push(serde_json::from_value::<Summary>(value).with_context(at)?);
         }
     }
+    Ok((summaries, unsupported))
+}
+
+/// The markdown comparison of server `a` against server `b`.
+pub fn compare(args: &CompareArgs) -> anyhow::Result<String> {
+    let (summaries, unsupported) = load(&args.files)?;
     let mut out = compare_summaries(&summaries, &args.a, &args.b);
     if !unsupported.is_empty() {
         out.push_str("\nNot measured (the registry does not support the scenario):\n\n");
@@ -342,6 +378,170 @@ fn compare_summaries(summaries: &[Summary], a: &str, b: &str) -> String {
     out
 }
 
+#[derive(clap::Args, Clone, Debug)]
+pub struct GcReportArgs {
+    /// Server name (`--server-name`) of the runs without background GC, that every p99 is
+    /// compared with.
+    #[arg(long, default_value = "no GC")]
+    pub baseline: String,
+    /// Files of JSON lines written by `--json` runs with `--server-name` naming the GC mode
+    /// (and `--round`).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+/// The markdown table of runs with and without `--background-gc`.
+pub fn gc_report(args: &GcReportArgs) -> anyhow::Result<String> {
+    let (summaries, unsupported) = load(&args.files)?;
+    let mut out = gc_report_summaries(&summaries, &args.baseline);
+    for line in unsupported {
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(out)
+}
+
+/// Runs during which other processes used more than this many cores are listed under the
+/// GC table.
+const OTHER_CORES_NOTED_MIN: f64 = 0.2;
+
+/// The machine's CPU seconds that were neither the server's nor the client's.
+fn other_cpu(s: &Summary) -> Option<f64> {
+    Some((s.machine_cpu_s? - s.server_cpu_s? - s.client_cpu_s).max(0.0))
+}
+
+fn gc_report_summaries(summaries: &[Summary], baseline: &str) -> String {
+    // Labels and modes in order of first appearance, the baseline first.
+    let mut labels: Vec<&str> = Vec::new();
+    let mut modes: Vec<&str> = vec![baseline];
+    let mut runs: BTreeMap<(&str, &str), Vec<&Summary>> = BTreeMap::new();
+    for summary in summaries {
+        let mode = summary.server.as_deref().unwrap_or("");
+        if !labels.contains(&summary.label.as_str()) {
+            labels.push(&summary.label);
+        }
+        if !modes.contains(&mode) {
+            modes.push(mode);
+        }
+        runs.entry((summary.label.as_str(), mode))
+            .or_default()
+            .push(summary);
+    }
+    let rounds = runs.values().map(Vec::len).max().unwrap_or(0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Medians over {rounds} round(s). p99 vs {baseline}: ratio of the medians, with the min–max \
+         of the per-round ratios. GC blobs/s: blobs deleted per second while a collection ran \
+         (its own duration); GC busy: share of the timed phase a collection was in flight. CPU: \
+         CPU seconds per second of the timed phase (cores); the client's includes the background \
+         GC task's, shown in parentheses; other: the rest of the machine's: other processes, and \
+         kernel threads such as the file system's journal, which a collection's fsyncs keep busy \
+         too.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| scenario | GC mode | req/s | p50 ms | p99 ms | p99 vs {baseline} | GC blobs/s | GC busy \
+         | errors | client CPU (GC task) | server CPU | other CPU |"
+    );
+    let _ = writeln!(
+        out,
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    let empty = Vec::new();
+    let mut failures = Vec::new();
+    let mut disturbed = Vec::new();
+    for label in &labels {
+        let base = runs.get(&(*label, baseline)).unwrap_or(&empty);
+        for mode in &modes {
+            let Some(r) = runs.get(&(*label, *mode)) else {
+                continue;
+            };
+            // Only runs that collected (not `--gc-idle` controls) have GC figures.
+            let gc = |metric: fn(&BackgroundGcReport) -> f64| {
+                move |s: &Summary| {
+                    s.background_gc
+                        .as_ref()
+                        .filter(|gc| gc.runs > 0)
+                        .map(metric)
+                }
+            };
+            let per_s = |cpu: fn(&Summary) -> Option<f64>| {
+                move |s: &Summary| cpu(s).map(|cpu| cpu / s.elapsed_s.max(1e-9))
+            };
+            let vs_baseline = if *mode == baseline {
+                "1".to_owned()
+            } else {
+                ratio(r, base, |s| s.p99_ms)
+            };
+            let gc_task_cpu = median_of(r, |s| {
+                s.background_gc
+                    .as_ref()
+                    .map(|gc| gc.client_cpu_s / s.elapsed_s.max(1e-9))
+            });
+            let client_cpu = match gc_task_cpu {
+                Some(task) => format!(
+                    "{} ({})",
+                    cell(median_of(r, per_s(|s| Some(s.client_cpu_s)))),
+                    num(task)
+                ),
+                None => cell(median_of(r, per_s(|s| Some(s.client_cpu_s)))),
+            };
+            let busy = median_of(r, gc(|g| g.busy_fraction))
+                .map_or_else(|| "—".to_owned(), |f| format!("{:.0}%", f * 100.0));
+            let errors: u64 = r
+                .iter()
+                .map(|s| s.errors + s.background_gc.as_ref().map_or(0, |g| g.errors))
+                .sum();
+            let _ = writeln!(
+                out,
+                "| {label} | {mode} | {} | {} | {} | {vs_baseline} | {} | {busy} | {errors} | \
+                 {client_cpu} | {} | {} |",
+                cell(median_of(r, |s| Some(s.req_per_s))),
+                cell(median_of(r, |s| s.p50_ms)),
+                cell(median_of(r, |s| s.p99_ms)),
+                cell(median_of(r, gc(|g| g.blobs_deleted_per_s))),
+                cell(median_of(r, per_s(|s| s.server_cpu_s))),
+                cell(median_of(r, per_s(other_cpu))),
+            );
+            for s in r {
+                let other_cores = other_cpu(s).map(|cpu| cpu / s.elapsed_s.max(1e-9));
+                if let Some(cores) = other_cores.filter(|&c| c > OTHER_CORES_NOTED_MIN) {
+                    disturbed.push(format!(
+                        "- {mode} round {}: {label}: {cores:.2} cores",
+                        s.round.map_or_else(|| "?".to_owned(), |r| r.to_string())
+                    ));
+                }
+            }
+            for s in r {
+                let background = s.background_gc.as_ref().map(|g| g.failures.iter());
+                for failure in s.failures.iter().chain(background.into_iter().flatten()) {
+                    failures.push(format!(
+                        "- {mode} round {}: {label}: {failure}",
+                        s.round.map_or_else(|| "?".to_owned(), |r| r.to_string())
+                    ));
+                }
+            }
+        }
+    }
+    if !disturbed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nRuns during which other processes or kernel threads used more than \
+             {OTHER_CORES_NOTED_MIN} cores:\n"
+        );
+        for line in disturbed {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\nErrors (first few per run):\n");
+        for failure in failures {
+            let _ = writeln!(out, "{failure}");
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -377,7 +577,9 @@ mod tests {
             server_peak_rss_mib: Some(50.0),
             server_hwm_mib: Some(60.0),
             client_cpu_s: 0.5,
+            machine_cpu_s: Some(cpu + 0.5),
             failures: Vec::new(),
+            background_gc: None,
         }
     }
 
@@ -416,5 +618,46 @@ mod tests {
         let runs = vec![summary("berth", 1, "mixed c=64", 5.0, 1.0)];
         let table = compare_summaries(&runs, "berth", "distribution");
         assert!(table.contains("| mixed c=64 | 5.00 | — | — |"), "{table}");
+    }
+
+    #[test]
+    fn the_gc_report_compares_every_mode_with_the_baseline() {
+        let label = "pull-blob size=4KiB c=32";
+        let mut runs = Vec::new();
+        for (round, base_p99, gc_p99) in [(1, 4.0, 8.0), (2, 5.0, 20.0), (3, 6.0, 12.0)] {
+            let mut base = summary("no GC", round, label, 1000.0, 5.0);
+            base.p99_ms = Some(base_p99);
+            base.elapsed_s = 10.0;
+            let mut gc = summary("GC 1000/s", round, label, 900.0, 6.0);
+            gc.p99_ms = Some(gc_p99);
+            gc.elapsed_s = 10.0;
+            gc.client_cpu_s = 4.0;
+            // One CPU second neither the server's nor the client's.
+            gc.machine_cpu_s = Some(6.0 + 4.0 + 1.0);
+            gc.background_gc = Some(BackgroundGcReport {
+                runs: 1,
+                blobs_deleted_per_s: 330.0,
+                busy_fraction: 0.95,
+                client_cpu_s: 0.2,
+                ..BackgroundGcReport::default()
+            });
+            runs.push(base);
+            runs.push(gc);
+        }
+        let table = gc_report_summaries(&runs, "no GC");
+        // p99 medians 5 and 12: 2.40; per round 2, 4 and 2.
+        assert!(
+            table.contains(&format!(
+                "| {label} | no GC | 1000 | 1.00 | 5.00 | 1 | — | — | 0 | 0.05 | 0.50 | 0.00 |"
+            )),
+            "{table}"
+        );
+        assert!(
+            table.contains(&format!(
+                "| {label} | GC 1000/s | 900 | 1.00 | 12.0 | 2.40 (2.00–4.00) | 330 | 95% | 0 | \
+                 0.40 (0.02) | 0.60 | 0.10 |"
+            )),
+            "{table}"
+        );
     }
 }

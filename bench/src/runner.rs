@@ -52,6 +52,10 @@ pub struct Setup {
     /// Every repository of the run starts with this, so runs never share repositories.
     pub prefix: String,
     pub seed: u64,
+    /// Reference every blob the setup pushes from a tagged manifest, so that a garbage
+    /// collection during the timed phase (`--background-gc`) keeps them. Scenarios whose
+    /// blobs are image layers anyway need not do anything.
+    pub reference_blobs: bool,
 }
 
 impl Setup {

@@ -3,14 +3,15 @@
 //! pull-blob fetches whole blobs of one size (4 KiB models small config blobs, 1 MiB small
 //! layers, 64 MiB large layers) and hashes every body against its digest. pull-range fetches
 //! random ranges of one blob (what lazy-pulling snapshotters do) and compares every byte with
-//! the blob, which it keeps in memory.
+//! the blob, which it keeps in memory. With `--background-gc` both tag a manifest that
+//! references their blobs, so that the collector running beside them keeps them.
 
 use std::cell::RefCell;
 
 use serde_json::json;
 
 use crate::client::Failure;
-use crate::fixtures::{Blob, BlobRef, Rng};
+use crate::fixtures::{self, Blob, BlobRef, Rng};
 use crate::registry;
 use crate::runner::{Setup, Worker};
 use crate::units::Size;
@@ -98,8 +99,19 @@ pub async fn setup_pull_blob(args: &PullBlobArgs, setup: &Setup) -> anyhow::Resu
             }
         })
         .await?;
-    let blobs = pushed.into_inner().into_iter().flatten().collect();
+    let blobs: Vec<BlobRef> = pushed.into_inner().into_iter().flatten().collect();
+    if setup.reference_blobs {
+        keep(setup, &repo, &blobs).await?;
+    }
     Ok(PullBlob { repo, blobs })
+}
+
+/// Tags a manifest referencing `blobs`, so that a background collection keeps them.
+async fn keep(setup: &Setup, repo: &str, blobs: &[BlobRef]) -> anyhow::Result<()> {
+    let mut conn = setup.conn();
+    fixtures::reference_blobs(&mut conn, repo, "kept", blobs, setup.seed)
+        .await
+        .map_err(|failure| anyhow::anyhow!("setup failed: {failure}"))
 }
 
 impl PullBlob {
@@ -127,6 +139,9 @@ pub async fn setup_pull_range(args: &PullRangeArgs, setup: &Setup) -> anyhow::Re
     registry::push_blob(&mut conn, &repo, &blob, None)
         .await
         .map_err(|failure| anyhow::anyhow!("setup failed: {failure}"))?;
+    if setup.reference_blobs {
+        keep(setup, &repo, &[blob.describe()]).await?;
+    }
     Ok(PullRange {
         repo,
         described: blob.describe(),
