@@ -46,6 +46,9 @@ pub use token::{token_endpoint, Access};
 const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(60);
 /// Entries in a shard's credential and token caches before they are cleared.
 const CACHE_ENTRIES_MAX: usize = 10_000;
+/// Password verifications (argon2: ~19 MiB and tens of ms each) running at once per shard.
+/// Bounds memory whatever number of connections present new credentials at the same moment.
+const VERIFICATIONS_MAX: u64 = 2;
 
 /// Who is asking.
 #[derive(Clone)]
@@ -89,6 +92,7 @@ pub struct Auth {
     keys: token::Keys,
     credentials: RefCell<HashMap<[u8; 32], CachedCredential>>,
     tokens: RefCell<HashMap<[u8; 32], token::CachedToken>>,
+    verifications: glommio::sync::Semaphore,
 }
 
 impl Auth {
@@ -105,6 +109,7 @@ impl Auth {
             registry,
             credentials: RefCell::default(),
             tokens: RefCell::default(),
+            verifications: glommio::sync::Semaphore::new(VERIFICATIONS_MAX),
         }
     }
 
@@ -158,12 +163,20 @@ impl Auth {
             .chain_update(password.as_bytes())
             .finalize()
             .into();
-        let now = Instant::now();
-        if let Some(cached) = self.credentials.borrow().get(&key) {
-            if cached.until > now {
-                return Ok(Some((cached.principal.clone(), cached.policies.clone())));
-            }
+        if let Some(hit) = self.cached_credential(&key) {
+            return Ok(Some(hit));
         }
+        let _permit = self
+            .verifications
+            .acquire_permit(1)
+            .await
+            .map_err(|e| ApiError::internal("waiting to verify credentials", &e))?;
+        // Whoever held the permit before may have verified this very credential (the 32
+        // connections of one client log in at once): one argon2 run serves them all.
+        if let Some(hit) = self.cached_credential(&key) {
+            return Ok(Some(hit));
+        }
+        let now = Instant::now();
         let accounts = self.accounts.clone();
         let (name, password) = (name.to_owned(), password.to_owned());
         let verified = glommio::executor()
@@ -202,6 +215,12 @@ impl Auth {
             },
         );
         Ok(Some((principal, policies)))
+    }
+
+    fn cached_credential(&self, key: &[u8; 32]) -> Option<(Rc<Principal>, Rc<PolicySet>)> {
+        let cache = self.credentials.borrow();
+        let cached = cache.get(key)?;
+        (cached.until > Instant::now()).then(|| (cached.principal.clone(), cached.policies.clone()))
     }
 
     fn verify_token(&self, token: &str) -> Option<Identity> {
