@@ -317,6 +317,43 @@ fn token_flow_grants_only_what_policies_allow() {
         ["open/app"]
     );
 
+    // The audit trail has the reader's login and pull, and the refused push. Records are
+    // written in batches, so poll.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let kept = |operation: &str, result: &str| -> bool {
+        let r = ok(
+            call(
+                &d,
+                "GET",
+                &format!("/api/v1/audit?account=reader&operation={operation}&result={result}"),
+                Some(&admin()),
+                None,
+            ),
+            "audit",
+        );
+        !r.json()["records"].as_array().is_none_or(Vec::is_empty)
+    };
+    while !(kept("login", "ok") && kept("pull", "ok")) {
+        assert!(
+            Instant::now() < deadline,
+            "the audit trail lacks the reader's login and pull"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let r = ok(
+        call(
+            &d,
+            "GET",
+            "/api/v1/audit?account=reader&operation=pull",
+            Some(&admin()),
+            None,
+        ),
+        "audit",
+    );
+    let record = &r.json()["records"][0];
+    assert_eq!(record["repository"], "team/app", "{record}");
+    assert_eq!(record["reference"], "v1", "{record}");
+    assert_eq!(record["source"], "127.0.0.1", "{record}");
     let secrets = [
         ADMIN_PASSWORD,
         "reader-secret-pw",

@@ -47,7 +47,7 @@ pub async fn dispatch(
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
     if path == "/token" && (method == Method::GET || method == Method::HEAD) {
-        return crate::auth::token_endpoint(ctx, &req).await;
+        return crate::auth::token_endpoint(ctx, &req, who).await;
     }
     if let Some(rest) = path.strip_prefix("/api/v1/") {
         if !rest.starts_with("admin/") {

@@ -114,7 +114,12 @@ impl Keys {
 }
 
 /// `GET /token`.
-pub async fn token_endpoint(ctx: &ShardContext, req: &Request<RequestBody>) -> ApiResult {
+/// `who` receives the account asking (for the audit trail), also when its login fails.
+pub async fn token_endpoint(
+    ctx: &ShardContext,
+    req: &Request<RequestBody>,
+    who: &std::cell::RefCell<Option<String>>,
+) -> ApiResult {
     let Some(auth) = ctx.auth.as_ref() else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -130,6 +135,7 @@ pub async fn token_endpoint(ctx: &ShardContext, req: &Request<RequestBody>) -> A
         Some(encoded) => {
             let (name, password) = decode_basic(encoded)
                 .ok_or_else(|| auth.unauthorized(req, None, "malformed Basic credentials"))?;
+            *who.borrow_mut() = Some(name.clone());
             match auth.verify_password(&name, &password).await? {
                 Some((principal, policies)) => Identity::Account {
                     principal,
@@ -144,6 +150,7 @@ pub async fn token_endpoint(ctx: &ShardContext, req: &Request<RequestBody>) -> A
             None => Identity::Anonymous,
         },
     };
+    *who.borrow_mut() = identity.account().map(str::to_owned);
     let pairs = crate::api::query(req);
     let requested: Vec<&str> = pairs
         .iter()
