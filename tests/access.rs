@@ -252,9 +252,14 @@ fn token_flow_grants_only_what_policies_allow() {
         get_manifest(&d, "team/app", "v1", Some(&bearer(&reader_token))),
         "reader pull",
     );
-    assert_eq!(
-        push_blob_as(&d, "team/app", Some(&bearer(&reader_token)), b"x").status,
-        401
+    // A token without push is told so in the challenge, with the scope to ask for.
+    let r = push_blob_as(&d, "team/app", Some(&bearer(&reader_token)), b"x");
+    assert_eq!(r.status, 401);
+    assert!(
+        r.header("www-authenticate").is_some_and(|c| c
+            .ends_with(",scope=\"repository:team/app:pull,push\",error=\"insufficient_scope\"")),
+        "{:?}",
+        r.header("www-authenticate")
     );
     assert_eq!(
         get_manifest(&d, "team/app", "v1", Some(&bearer(&anonymous_private))).status,
@@ -316,6 +321,24 @@ fn token_flow_grants_only_what_policies_allow() {
         listed(Some(&basic("nobody", "nobody-secret-pw"))),
         ["open/app"]
     );
+    // Paged: a page whose names are all hidden is empty but still links past them.
+    push_image_as(&d, "team/a0", "v1", &admin());
+    let nobody = basic("nobody", "nobody-secret-pw");
+    let page = |path: &str| {
+        let r = ok(call(&d, "GET", path, Some(&nobody), None), "catalog page");
+        (
+            r.json()["repositories"].clone(),
+            r.header("link").map(str::to_owned),
+        )
+    };
+    assert_eq!(
+        page("/v2/_catalog?n=1&last=open/app"),
+        (
+            json!([]),
+            Some("</v2/_catalog?n=1&last=team%2Fa0>; rel=\"next\"".to_owned())
+        )
+    );
+    assert_eq!(page("/v2/_catalog?n=1&last=team/a0"), (json!([]), None));
 
     // The audit trail has the reader's login and pull, and the refused push. Records are
     // written in batches, so poll.

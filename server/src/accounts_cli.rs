@@ -7,7 +7,6 @@ use anyhow::Context;
 use berth_engine::accounts::{AccountName, AccountOptions, Accounts, PolicyName};
 use clap::{Args, Subcommand};
 
-use crate::shard::open_registry;
 use crate::ConfigArgs;
 
 #[derive(Subcommand)]
@@ -77,36 +76,26 @@ pub struct Attachment {
     config: ConfigArgs,
 }
 
-fn open(config: &ConfigArgs) -> anyhow::Result<(Accounts, berth_engine::meta::CloseWatch)> {
-    let config = config.load()?;
-    let registry = open_registry(&config).map_err(|e| {
-        if format!("{e:#}").contains("LOCK") {
-            anyhow::anyhow!(
-                "the registry is running: stop it, or use the management API (/api/v1/users, /api/v1/policies)"
-            )
-        } else {
-            e
-        }
-    })?;
-    let closed = registry.meta().close_watch();
-    let accounts = Accounts::new(
-        registry.meta().clone(),
-        registry.clock().clone(),
-        AccountOptions::default(),
-    );
-    Ok((accounts, closed))
-}
-
-/// Runs `work` on the accounts store, then closes the store before the process exits.
+/// Runs `work` on the accounts store of a stopped registry, then closes the store (the same
+/// open-and-close as `berth gc|fsck|stats`).
 fn with_accounts(
     config: &ConfigArgs,
     work: impl FnOnce(&Accounts) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let (accounts, closed) = open(config)?;
-    let result = work(&accounts);
-    drop(accounts);
-    closed.wait(std::time::Duration::from_secs(30));
-    result
+    let config = config.load()?;
+    let done = crate::ops::offline(&config, |registry| {
+        let accounts = Accounts::new(
+            registry.meta().clone(),
+            registry.clock().clone(),
+            AccountOptions::default(),
+        );
+        work(&accounts)
+    })?;
+    done.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the registry is running: stop it, or use the management API (/api/v1/users, /api/v1/policies)"
+        )
+    })
 }
 
 fn password(args: &UserPassword) -> anyhow::Result<String> {

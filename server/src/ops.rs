@@ -65,7 +65,7 @@ pub struct StatsArgs {
 
 /// Runs `work` on the registry opened offline, then closes the store before returning; or
 /// returns None without running it if a running daemon holds the registry.
-fn offline<T>(
+pub(crate) fn offline<T>(
     config: &Config,
     work: impl FnOnce(&Registry) -> anyhow::Result<T>,
 ) -> anyhow::Result<Option<T>> {

@@ -27,7 +27,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
@@ -154,7 +154,7 @@ pub fn run(
         options,
         stop,
         cutoff: now.saturating_sub(options.grace_ms),
-        seq: AtomicU64::new(0),
+        seq: Arc::new(AtomicU64::new(0)),
         report: FsckReport {
             online: options.online,
             repair: options.repair,
@@ -177,7 +177,8 @@ struct Checker<'a> {
     options: &'a FsckOptions,
     stop: &'a StopFlag,
     cutoff: u64,
-    seq: AtomicU64,
+    /// Quarantine record sequence within this run; shared with the writer jobs.
+    seq: Arc<AtomicU64>,
     report: FsckReport,
 }
 
@@ -278,11 +279,9 @@ impl Checker<'_> {
             Ok(())
         })?;
         each(&snapshot, schema::CF_TAGS, |key, value| {
-            if let (Some((repo, suffix)), Some(tag)) = (
-                schema::split_once(key),
-                schema::split_once(key).and_then(|(_, s)| schema::tag_from_suffix(s)),
-            ) {
-                let _ = suffix;
+            let repo_and_tag = schema::split_once(key)
+                .and_then(|(repo, suffix)| Some((repo, schema::tag_from_suffix(suffix)?)));
+            if let Some((repo, tag)) = repo_and_tag {
                 expected[3]
                     .1
                     .insert([repo, b"\0", value, b"\0", tag].concat());
@@ -591,23 +590,25 @@ impl Checker<'_> {
                     Ok("link moved to quarantine".to_owned())
                 })?,
                 Repair::Manifest(repo, digest) => {
-                    let seqs: Vec<u64> = (0..64).map(|_| self.next_seq()).collect();
+                    let seqs = self.seq.clone();
                     self.write(move |ctx| {
                         let key = schema::manifest_key(&repo, &digest);
                         quarantine_row(ctx, schema::CF_MANIFESTS, &key, &reason, at, seq)?;
+                        // Every tag deleting the manifest removes is kept in quarantine too.
                         let tags = ctx.scan_prefix(
                             schema::CF_TAG_TARGETS,
                             &schema::tag_targets_prefix(&repo, &digest),
                             None,
-                            seqs.len(),
+                            usize::MAX,
                         )?;
-                        for ((tag, _), seq) in tags.iter().zip(&seqs) {
+                        for (tag, _) in &tags {
                             if let Some(tag) = std::str::from_utf8(tag)
                                 .ok()
                                 .and_then(|t| Tag::parse(t).ok())
                             {
                                 let tag_key = schema::tag_key(&repo, &tag);
-                                quarantine_row(ctx, schema::CF_TAGS, &tag_key, &reason, at, *seq)?;
+                                let seq = seqs.fetch_add(1, Ordering::Relaxed);
+                                quarantine_row(ctx, schema::CF_TAGS, &tag_key, &reason, at, seq)?;
                             }
                         }
                         rows::delete_manifest(ctx, &repo, &digest)?;
@@ -811,10 +812,9 @@ impl Checker<'_> {
             format!("{code}: {detail}"),
             digest.clone(),
         );
-        let seqs: Vec<u64> = (0..1024).map(|_| self.next_seq()).collect();
+        let seqs = self.seq.clone();
         let links = self.write(move |ctx| -> Result<usize, RegistryError> {
-            let mut seqs = seqs.into_iter();
-            let mut next = || seqs.next().unwrap_or(u64::MAX);
+            let next = || seqs.fetch_add(1, Ordering::Relaxed);
             quarantine_row(
                 ctx,
                 schema::CF_BLOBS,
@@ -824,11 +824,12 @@ impl Checker<'_> {
                 next(),
             )?;
             ctx.delete(schema::CF_BLOBS, digest.as_str().as_bytes());
+            // Every link, however many: a link left behind would name a blob with no row.
             let repos = ctx.scan_prefix(
                 schema::CF_BLOB_LINKS,
                 &schema::digest_prefix(&digest),
                 None,
-                1000,
+                usize::MAX,
             )?;
             for (repo, _) in &repos {
                 if let Some(repo) = parse_repo(repo) {

@@ -1,7 +1,6 @@
 //! Ordered listings: tags of a repository, the catalog, and the referrers of a manifest.
 
 use berth_engine::oci::{Digest, RepoName};
-use berth_engine::registry::Page;
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde_json::json;
 
@@ -35,14 +34,14 @@ fn page_request(req: &Request<RequestBody>) -> Result<PageRequest, ApiError> {
     Ok(PageRequest { n, last })
 }
 
-/// Adds `Link: <path?n=N&last=X>; rel="next"` when the page is not the last one.
-fn with_next_link(
+/// Adds `Link: <path?n=N&last=X>; rel="next"` when a page follows, i.e. `last` is given.
+fn with_link_after(
     mut response: Response<ResponseBody>,
     path: &str,
     request: &PageRequest,
-    page: &Page,
+    last: Option<&str>,
 ) -> ApiResult {
-    if let (true, Some(last)) = (page.more, page.items.last()) {
+    if let Some(last) = last {
         let mut query = form_urlencoded::Serializer::new(String::new());
         if let Some(n) = request.n {
             query.append_pair("n", &n.to_string());
@@ -66,7 +65,13 @@ pub fn tags(ctx: &ShardContext, req: &Request<RequestBody>, repo: &RepoName) -> 
         StatusCode::OK,
         serde_json::to_vec(&body).unwrap_or_default(),
     );
-    with_next_link(response, &format!("/v2/{repo}/tags/list"), &request, &page)
+    let last = page.more.then(|| page.items.last()).flatten();
+    with_link_after(
+        response,
+        &format!("/v2/{repo}/tags/list"),
+        &request,
+        last.map(String::as_str),
+    )
 }
 
 /// The catalog; with access control on, only the repositories `visible` says the caller may
@@ -78,36 +83,15 @@ pub fn catalog(
 ) -> ApiResult {
     let request = page_request(req)?;
     let mut page = ctx.registry.catalog(request.n, request.last.as_deref())?;
-    let last = page.items.last().cloned();
+    // The next page starts after the last name this page scanned, listed or not.
+    let scanned_last = page.more.then(|| page.items.last().cloned()).flatten();
     page.items.retain(|name| visible(name));
-    if page.more && page.items.last() != last.as_ref() {
-        // Keep the Link pointing past everything this page scanned.
-        if let Some(last) = last {
-            page.items.push(last);
-            let response = with_next_link(
-                json_response(StatusCode::OK, Vec::new()),
-                "/v2/_catalog",
-                &request,
-                &page,
-            )?;
-            page.items.pop();
-            let body = json!({ "repositories": page.items });
-            let mut full = json_response(
-                StatusCode::OK,
-                serde_json::to_vec(&body).unwrap_or_default(),
-            );
-            if let Some(link) = response.headers().get(header::LINK) {
-                full.headers_mut().insert(header::LINK, link.clone());
-            }
-            return Ok(full);
-        }
-    }
     let body = json!({ "repositories": page.items });
     let response = json_response(
         StatusCode::OK,
         serde_json::to_vec(&body).unwrap_or_default(),
     );
-    with_next_link(response, "/v2/_catalog", &request, &page)
+    with_link_after(response, "/v2/_catalog", &request, scanned_last.as_deref())
 }
 
 /// Always an image index, empty when nothing refers to `subject` (never 404).

@@ -317,25 +317,15 @@ impl Auth {
                         format!("repository:{repo}:{actions}")
                     })
                 });
-                let mut error = self.unauthorized(req, scope.as_deref(), "authentication required");
-                if matches!(identity, Identity::Token { .. }) {
-                    // A valid token that lacks the access: say so, as the token spec does.
-                    error.detail = "the token does not grant this access".into();
-                    if let Some((_, challenge)) = error
-                        .headers
-                        .iter_mut()
-                        .find(|(name, _)| name == header::WWW_AUTHENTICATE)
-                    {
-                        let text = format!(
-                            "{},error=\"insufficient_scope\"",
-                            challenge.to_str().unwrap_or_default()
-                        );
-                        if let Ok(value) = HeaderValue::from_str(&text) {
-                            *challenge = value;
-                        }
-                    }
-                }
-                Err(error)
+                // A valid token that lacks the access is told so, as the token spec does.
+                let (error, detail) = match identity {
+                    Identity::Token { .. } => (
+                        Some("insufficient_scope"),
+                        "the token does not grant this access",
+                    ),
+                    _ => (None, "authentication required"),
+                };
+                Err(self.challenge(req, scope.as_deref(), error, detail))
             }
             _ => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -352,6 +342,17 @@ impl Auth {
         scope: Option<&str>,
         detail: &str,
     ) -> ApiError {
+        self.challenge(req, scope, None, detail)
+    }
+
+    /// 401 with `WWW-Authenticate: Bearer realm=…,service=…[,scope=…][,error=…]`.
+    fn challenge(
+        &self,
+        req: &Request<RequestBody>,
+        scope: Option<&str>,
+        error: Option<&str>,
+        detail: &str,
+    ) -> ApiError {
         let mut challenge = format!(
             "Bearer realm=\"{}/token\",service=\"{}\"",
             self.base_url(req),
@@ -359,6 +360,9 @@ impl Auth {
         );
         if let Some(scope) = scope {
             challenge.push_str(&format!(",scope=\"{scope}\""));
+        }
+        if let Some(error) = error {
+            challenge.push_str(&format!(",error=\"{error}\""));
         }
         let error = ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, detail);
         match HeaderValue::from_str(&challenge) {
