@@ -7,15 +7,10 @@
 //! rebuilt for a different feature set).
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_engine::blob::BlobStore;
-use berth_engine::meta::{Meta, MetaOptions};
 use berth_engine::oci::{Digest, Reference, RepoName, Tag};
-use berth_engine::registry::{Registry, RegistryLimits};
-use berth_engine::upload::{UploadLimits, Uploads};
-use berth_engine::{Clock, SystemClock};
+use berth_engine::{Engine, EngineOptions, Uploads};
 
 const TAGS: usize = 1_000;
 const LOOKUPS: usize = 200_000;
@@ -36,24 +31,16 @@ fn main() {
 }
 
 async fn run(root: &std::path::Path) {
-    let meta = Meta::open(&root.join("meta"), &MetaOptions::default()).expect("meta");
-    let store = BlobStore::open(root).expect("store");
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let uploads = Uploads::new(
-        meta.clone(),
-        store.clone(),
-        clock.clone(),
-        UploadLimits::default(),
-    );
-    let registry = Registry::new(meta, store, uploads, clock, RegistryLimits::default());
+    let engine = Engine::open(EngineOptions::new(root)).expect("open the engine");
+    let (registry, uploads) = (engine.registry(), engine.uploads());
     let repo = RepoName::parse("bench/app").expect("repo");
 
     let config = br#"{"architecture":"amd64","os":"linux"}"#.to_vec();
     let small = vec![7u8; 4096];
     let large: Vec<u8> = (0..LARGE_BLOB_BYTES).map(|i| (i % 251) as u8).collect();
-    let config_digest = push(&registry, &repo, &config).await;
-    let small_digest = push(&registry, &repo, &small).await;
-    let large_digest = push(&registry, &repo, &large).await;
+    let config_digest = push(uploads, &repo, &config).await;
+    let small_digest = push(uploads, &repo, &small).await;
+    let large_digest = push(uploads, &repo, &large).await;
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config_digest}","size":{}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{small_digest}","size":4096}}]}}"#,
         config.len()
@@ -89,10 +76,10 @@ async fn run(root: &std::path::Path) {
 
     let started = Instant::now();
     for i in 0..LOOKUPS {
-        let (digest, link) = registry
+        let info = registry
             .stat_manifest(&repo, &tags[i % TAGS])
             .expect("stat manifest");
-        black_box((digest, link.size));
+        black_box((info.digest, info.size));
     }
     report_per_op(
         "tag -> digest + media type (HEAD by tag)",
@@ -139,9 +126,9 @@ async fn run(root: &std::path::Path) {
     );
 }
 
-async fn push(registry: &Registry, repo: &RepoName, bytes: &[u8]) -> Digest {
+async fn push(uploads: &Uploads, repo: &RepoName, bytes: &[u8]) -> Digest {
     let digest = Digest::sha256_of(bytes);
-    let mut appender = registry.uploads().oneshot(repo).await.expect("oneshot");
+    let mut appender = uploads.oneshot(repo).await.expect("oneshot");
     appender.write(bytes).await.expect("write");
     appender.finish(&digest).await.expect("finish");
     digest

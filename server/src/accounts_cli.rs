@@ -4,7 +4,7 @@
 use std::io::BufRead;
 
 use anyhow::Context;
-use berth_engine::accounts::{AccountName, AccountOptions, Accounts, PolicyName};
+use berth_engine::{AccountName, Accounts, PolicyName};
 use clap::{Args, Subcommand};
 
 use crate::ConfigArgs;
@@ -83,14 +83,7 @@ fn with_accounts(
     work: impl FnOnce(&Accounts) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     let config = config.load()?;
-    let done = crate::ops::offline(&config, |registry| {
-        let accounts = Accounts::new(
-            registry.meta().clone(),
-            registry.clock().clone(),
-            AccountOptions::default(),
-        );
-        work(&accounts)
-    })?;
+    let done = crate::ops::offline(&config, |engine| work(engine.accounts()))?;
     done.ok_or_else(|| {
         anyhow::anyhow!(
             "the registry is running: stop it, or use the management API (/api/v1/users, /api/v1/policies)"

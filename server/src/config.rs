@@ -9,7 +9,23 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use berth_engine::{
+    AccountOptions, Admission, Clock, EngineOptions, MetaOptions, RegistryLimits, SystemClock,
+    UploadLimits,
+};
 use serde::{Deserialize, Serialize};
+
+/// File in the data directory holding the address the shards listen on, written once they
+/// are listening (so scripts, tests and `berth gc|fsck|stats` find a daemon on port 0).
+pub const LISTEN_ADDR_FILE: &str = "listen.addr";
+
+/// File in the data directory holding the main account's generated password (mode 0600).
+pub const ADMIN_PASSWORD_FILE: &str = "admin.password";
+
+/// Environment variable naming a file whose content is a signed number of milliseconds added
+/// to the wall clock: a test-only injectable clock, so that expiry tests take milliseconds.
+/// Never set in production; the daemon logs a warning when it is.
+pub const TEST_CLOCK_ENV: &str = "BERTH_TEST_CLOCK_FILE";
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -23,6 +39,9 @@ pub struct Config {
     pub scrub: ScrubConfig,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    /// From [`TEST_CLOCK_ENV`]; not a configuration key.
+    #[serde(skip)]
+    pub test_clock_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -126,10 +145,14 @@ impl Default for LimitsConfig {
 pub struct UploadsConfig {
     /// Upload sessions untouched for this long are removed together with their files.
     pub session_idle_ttl_s: u64,
-    /// How often the expiry sweep runs.
+    /// How often the expiry sweep (idle upload sessions, expired temporary credentials,
+    /// audit records past retention) runs on the maintenance thread.
     pub expiry_sweep_interval_s: u64,
     /// Open upload sessions (approximately counted) before new ones get 429.
     pub sessions_max: u64,
+    /// A request appending to an upload holds its session this long at most; after that
+    /// another request may take the session over (the first one hung or its client left).
+    pub lease_ttl_s: u64,
 }
 
 impl Default for UploadsConfig {
@@ -138,6 +161,7 @@ impl Default for UploadsConfig {
             session_idle_ttl_s: 24 * 3600,
             expiry_sweep_interval_s: 600,
             sessions_max: 100_000,
+            lease_ttl_s: 900,
         }
     }
 }
@@ -314,8 +338,102 @@ impl Config {
                 config.log.level = level;
             }
         }
+        config.test_clock_file = std::env::var_os(TEST_CLOCK_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
         config.validate()?;
         Ok(config)
+    }
+
+    /// What the engine is opened with.
+    pub fn engine_options(&self) -> EngineOptions {
+        let clock: std::sync::Arc<dyn Clock> = match &self.test_clock_file {
+            Some(file) => std::sync::Arc::new(OffsetFileClock { file: file.clone() }),
+            None => std::sync::Arc::new(SystemClock),
+        };
+        EngineOptions {
+            data_dir: self.storage.data_dir.clone(),
+            meta: MetaOptions {
+                write_queue_max: self.storage.meta_write_queue_max,
+                write_group_max: self.storage.meta_write_group_max,
+                block_cache_bytes: self.storage.meta_block_cache_bytes,
+                ..MetaOptions::default()
+            },
+            uploads: UploadLimits {
+                blob_bytes_max: self.limits.blob_bytes_max,
+                session_idle_ttl_ms: self.uploads.session_idle_ttl_s.saturating_mul(1000),
+                write_buffer_bytes: self.storage.upload_write_buffer_bytes,
+                sessions_max: self.uploads.sessions_max,
+                min_free_bytes: self.storage.min_free_bytes,
+                lease_ttl_ms: self.uploads.lease_ttl_s.saturating_mul(1000),
+            },
+            registry: RegistryLimits {
+                manifest_bytes_max: self.limits.manifest_bytes_max,
+                list_page_max: self.limits.list_page_max,
+                referrers_max: self.limits.referrers_max,
+            },
+            admission: if self.auth.enabled {
+                Admission::Namespaced
+            } else {
+                Admission::Open
+            },
+            accounts: AccountOptions::default(),
+            clock,
+        }
+    }
+
+    /// `<data_dir>/listen.addr`.
+    pub fn listen_addr_file(&self) -> PathBuf {
+        self.storage.data_dir.join(LISTEN_ADDR_FILE)
+    }
+
+    /// The main account's password: from the config (or `BERTH_ADMIN_PASSWORD`, which
+    /// [`Config::load`] reads), else from `<data_dir>/admin.password`. With `generate`, a
+    /// missing file is created (mode 0600) with a random password, as at the first start.
+    /// None when there is none and `generate` is false. The password itself is never logged.
+    pub fn admin_password(&self, generate: bool) -> anyhow::Result<Option<String>> {
+        if !self.auth.admin_password.is_empty() {
+            return Ok(Some(self.auth.admin_password.clone()));
+        }
+        let file = self.storage.data_dir.join(ADMIN_PASSWORD_FILE);
+        match std::fs::read_to_string(&file) {
+            Ok(text) if !text.trim().is_empty() => return Ok(Some(text.trim().to_owned())),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
+        }
+        if !generate {
+            return Ok(None);
+        }
+        let password = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::create_dir_all(&self.storage.data_dir).with_context(|| {
+                format!(
+                    "creating data directory {}",
+                    self.storage.data_dir.display()
+                )
+            })?;
+            let mut out = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&file)
+                .with_context(|| format!("creating {}", file.display()))?;
+            out.write_all(password.as_bytes())?;
+            out.sync_all()?;
+        }
+        tracing::info!(
+            file = %file.display(),
+            "generated a password for the main account `admin`; it is in this file (mode 0600)"
+        );
+        Ok(Some(password))
     }
 
     pub fn parse(text: &str) -> anyhow::Result<Config> {
@@ -363,6 +481,17 @@ impl Config {
         for (ok, message) in checks {
             anyhow::ensure!(ok, "{message}");
         }
+        for (key, value) in [
+            ("auth.region_id", &self.auth.region_id),
+            ("auth.account_id", &self.auth.account_id),
+        ] {
+            anyhow::ensure!(
+                resource_part_valid(value),
+                "{key} = {value:?}: it becomes part of every policy resource \
+                 (acs:cr:<region_id>:<account_id>:...), so it must be 1 to 64 of \
+                 A-Z a-z 0-9 . _ -"
+            );
+        }
         Ok(())
     }
 
@@ -376,9 +505,62 @@ impl Config {
     }
 }
 
+/// A region or account id: it sits between `:` separators of policy resources, where a `:`,
+/// `/`, `*` or space would change what a policy matches.
+fn resource_part_valid(value: &str) -> bool {
+    (1..=64).contains(&value.len())
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// The test-only clock of [`TEST_CLOCK_ENV`]: the wall clock plus the offset (signed
+/// milliseconds) written in a file, read at every call so that a test moves time by
+/// rewriting it. An unreadable or empty file is an offset of zero.
+struct OffsetFileClock {
+    file: PathBuf,
+}
+
+impl Clock for OffsetFileClock {
+    fn now_ms(&self) -> u64 {
+        let offset: i64 = std::fs::read_to_string(&self.file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        SystemClock.now_ms().saturating_add_signed(offset)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_and_account_ids_must_be_plain_resource_parts() {
+        for ok in ["local", "cn-hangzhou", "1", "acct_2.x"] {
+            assert!(resource_part_valid(ok), "{ok}");
+        }
+        for bad in ["", "a:b", "ns/x", "*", "with space", &"x".repeat(65)] {
+            assert!(!resource_part_valid(bad), "{bad:?}");
+        }
+        let mut config = Config::default();
+        config.auth.account_id = "1:*".into();
+        let err = config.validate().expect_err("a colon in account_id");
+        assert!(format!("{err:#}").contains("auth.account_id"), "{err:#}");
+    }
+
+    #[test]
+    fn the_test_clock_adds_the_file_offset() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("offset");
+        let clock = OffsetFileClock { file: file.clone() };
+        let before = SystemClock.now_ms();
+        std::fs::write(&file, "86400000").expect("write");
+        let moved = clock.now_ms();
+        assert!(moved >= before + 86_400_000, "{moved} vs {before}");
+        std::fs::write(&file, "-1000").expect("write");
+        assert!(clock.now_ms() < SystemClock.now_ms());
+    }
 
     #[test]
     fn empty_file_is_the_default() {

@@ -8,6 +8,7 @@ mod http;
 mod maintenance;
 mod ops;
 mod shard;
+mod state;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

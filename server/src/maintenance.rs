@@ -17,12 +17,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use berth_engine::maintenance::fsck::{self, FsckOptions, FsckReport, Severity};
-use berth_engine::maintenance::gc::{self, GcOptions, GcReport};
-use berth_engine::maintenance::{save_report, GC_REPORT, SCRUB_REPORT};
-use berth_engine::registry::Registry;
+use berth_engine::{Engine, FsckOptions, FsckReport, GcOptions, GcReport, Severity, StorageStats};
 use futures_channel::oneshot;
 
+use crate::api::wire::ExpiryReport;
 use crate::config::Config;
 
 const QUEUE_MAX: usize = 8;
@@ -34,6 +32,12 @@ enum Request {
     },
     Scrub {
         reply: oneshot::Sender<Result<FsckReport, String>>,
+    },
+    Stats {
+        reply: oneshot::Sender<Result<StorageStats, String>>,
+    },
+    Expire {
+        reply: oneshot::Sender<Result<ExpiryReport, String>>,
     },
 }
 
@@ -66,6 +70,26 @@ impl MaintenanceHandle {
     pub async fn scrub(&self) -> Result<FsckReport, RunError> {
         let (reply, answer) = oneshot::channel();
         self.send(Request::Scrub { reply })?;
+        answer
+            .await
+            .map_err(|_| RunError::Stopped)?
+            .map_err(RunError::Failed)
+    }
+
+    /// Storage accounting: a full scan, so it runs here rather than on a shard.
+    pub async fn stats(&self) -> Result<StorageStats, RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Stats { reply })?;
+        answer
+            .await
+            .map_err(|_| RunError::Stopped)?
+            .map_err(RunError::Failed)
+    }
+
+    /// The expiry sweep, now.
+    pub async fn expire(&self) -> Result<ExpiryReport, RunError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Request::Expire { reply })?;
         answer
             .await
             .map_err(|_| RunError::Stopped)?
@@ -116,7 +140,7 @@ pub fn scrub_options(config: &Config) -> FsckOptions {
 }
 
 pub fn start(
-    registry: Registry,
+    engine: Engine,
     config: Arc<Config>,
 ) -> std::io::Result<(MaintenanceShard, MaintenanceHandle)> {
     let (queue, requests) = mpsc::sync_channel::<Request>(QUEUE_MAX);
@@ -125,7 +149,7 @@ pub fn start(
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("berth-maintenance".into())
-            .spawn(move || run(registry, config, requests, stop))?
+            .spawn(move || run(engine, config, requests, stop))?
     };
     Ok((
         MaintenanceShard { thread, stop },
@@ -138,12 +162,14 @@ fn every(seconds: u64) -> Option<Duration> {
 }
 
 fn run(
-    registry: Registry,
+    engine: Engine,
     config: Arc<Config>,
     requests: mpsc::Receiver<Request>,
     stop: Arc<AtomicBool>,
 ) {
     let gc_every = every(config.gc.interval_s);
+    let expiry_every = every(config.uploads.expiry_sweep_interval_s.max(1));
+    let mut next_expiry = expiry_every.map(|d| Instant::now() + d);
     let scrub_every = every(config.scrub.interval_s);
     let mut next_gc = gc_every.map(|d| Instant::now() + d);
     let mut next_scrub = scrub_every.map(|d| Instant::now() + d);
@@ -151,22 +177,33 @@ fn run(
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         if next_gc.is_some_and(|t| t <= now) {
-            let _ = collect(&registry, &config, false, &stop);
+            let _ = collect(&engine, &config, false, &stop);
             next_gc = gc_every.map(|d| Instant::now() + d);
             continue;
         }
+        if next_expiry.is_some_and(|t| t <= now) {
+            let _ = expire(&engine, &config);
+            next_expiry = expiry_every.map(|d| Instant::now() + d);
+            continue;
+        }
         if next_scrub.is_some_and(|t| t <= now) {
-            let _ = scrub(&registry, &config, &stop);
+            let _ = scrub(&engine, &config, &stop);
             next_scrub = scrub_every.map(|d| Instant::now() + d);
             continue;
         }
         // Wake for requests, for the next scheduled run, and to notice `stop`.
         match requests.recv_timeout(POLL) {
             Ok(Request::Gc { dry_run, reply }) => {
-                let _ = reply.send(collect(&registry, &config, dry_run, &stop));
+                let _ = reply.send(collect(&engine, &config, dry_run, &stop));
             }
             Ok(Request::Scrub { reply }) => {
-                let _ = reply.send(scrub(&registry, &config, &stop));
+                let _ = reply.send(scrub(&engine, &config, &stop));
+            }
+            Ok(Request::Expire { reply }) => {
+                let _ = reply.send(expire(&engine, &config));
+            }
+            Ok(Request::Stats { reply }) => {
+                let _ = reply.send(engine.storage_stats().map_err(|e| e.to_string()));
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {
@@ -178,13 +215,13 @@ fn run(
 }
 
 fn collect(
-    registry: &Registry,
+    engine: &Engine,
     config: &Config,
     dry_run: bool,
     stop: &AtomicBool,
 ) -> Result<GcReport, String> {
     let started = Instant::now();
-    match gc::run(registry, &gc_options(config, dry_run), stop) {
+    match engine.gc(&gc_options(config, dry_run), stop) {
         Ok(report) => {
             tracing::info!(
                 dry_run,
@@ -198,7 +235,7 @@ fn collect(
                 "garbage collection finished"
             );
             if !dry_run {
-                if let Err(e) = save_report(registry.meta(), GC_REPORT, &report) {
+                if let Err(e) = engine.save_gc_report(&report) {
                     tracing::warn!(error = %e, "could not store the gc report");
                 }
             }
@@ -211,9 +248,9 @@ fn collect(
     }
 }
 
-fn scrub(registry: &Registry, config: &Config, stop: &AtomicBool) -> Result<FsckReport, String> {
+fn scrub(engine: &Engine, config: &Config, stop: &AtomicBool) -> Result<FsckReport, String> {
     let started = Instant::now();
-    match fsck::run(registry, &scrub_options(config), stop) {
+    match engine.fsck(&scrub_options(config), stop) {
         Ok(report) => {
             const LOGGED_MAX: usize = 100;
             for f in report.findings.iter().take(LOGGED_MAX) {
@@ -235,13 +272,41 @@ fn scrub(registry: &Registry, config: &Config, stop: &AtomicBool) -> Result<Fsck
                 ms = started.elapsed().as_millis() as u64,
                 "scrub finished"
             );
-            if let Err(e) = save_report(registry.meta(), SCRUB_REPORT, &report) {
+            if let Err(e) = engine.save_scrub_report(&report) {
                 tracing::warn!(error = %e, "could not store the scrub report");
             }
             Ok(report)
         }
         Err(e) => {
             tracing::warn!(error = %e, "scrub failed");
+            Err(e.to_string())
+        }
+    }
+}
+
+/// Removes idle upload sessions, expired temporary credentials and audit records past their
+/// retention (with access control off there are none of the last two).
+fn expire(engine: &Engine, config: &Config) -> Result<ExpiryReport, String> {
+    let retention_ms = config.auth.audit_retention_days.saturating_mul(86_400_000);
+    let cutoff = engine.clock().now_ms().saturating_sub(retention_ms);
+    match engine.expire(cutoff) {
+        Ok(counts) => {
+            if counts != berth_engine::ExpiryCounts::default() {
+                tracing::info!(
+                    upload_sessions = counts.upload_sessions,
+                    temporary_credentials = counts.temporary_credentials,
+                    audit_records = counts.audit_records,
+                    "expired"
+                );
+            }
+            Ok(ExpiryReport {
+                upload_sessions: counts.upload_sessions as u64,
+                temporary_credentials: counts.temporary_credentials as u64,
+                audit_records: counts.audit_records as u64,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "expiry sweep failed");
             Err(e.to_string())
         }
     }

@@ -1,21 +1,25 @@
 //! Operator commands: `berth fsck`, `berth gc`, `berth stats`.
 //!
 //! Each works on a stopped registry by opening its data directory, or on a running one
-//! through the admin API at the address in `<data_dir>/listen.addr` (RocksDB lets one process
-//! open the metadata at a time, so a running daemon is recognised by its lock).
+//! through the admin API at the address in `<data_dir>/listen.addr` (one process opens a data
+//! directory at a time, so a running daemon is recognised by [`OpenError::Locked`]). With
+//! access control on, the admin API is called as `admin` with the main account's password
+//! (`auth.admin_password`, `BERTH_ADMIN_PASSWORD`, or `<data_dir>/admin.password`).
 
 use std::sync::atomic::AtomicBool;
 
 use anyhow::Context;
-use berth_engine::maintenance::fsck::{self, FsckOptions, FsckReport, Severity};
-use berth_engine::maintenance::gc::{self, GcReport};
-use berth_engine::maintenance::stats::{self, StorageStats};
-use berth_engine::registry::Registry;
+use base64::Engine as _;
+use berth_engine::{Engine, FsckOptions, OpenError};
 use clap::Args;
 
+use crate::api::wire::{FsckReport, GcReport, Severity, StorageStats};
 use crate::config::Config;
-use crate::shard::{open_registry, LISTEN_ADDR_FILE};
+use crate::http::router::{self, Endpoint};
 use crate::ConfigArgs;
+
+/// How long an offline command waits for the store to close.
+const CLOSE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 pub const FSCK_EXIT_REPAIRED: u8 = 1;
 pub const FSCK_EXIT_ERRORS_LEFT: u8 = 4;
@@ -63,30 +67,27 @@ pub struct StatsArgs {
     json: bool,
 }
 
-/// Runs `work` on the registry opened offline, then closes the store before returning; or
-/// returns None without running it if a running daemon holds the registry.
+/// Runs `work` on the engine opened offline, then closes the store before returning; or
+/// returns None without running it if a running daemon holds the data directory.
 pub(crate) fn offline<T>(
     config: &Config,
-    work: impl FnOnce(&Registry) -> anyhow::Result<T>,
+    work: impl FnOnce(&Engine) -> anyhow::Result<T>,
 ) -> anyhow::Result<Option<T>> {
-    let registry = match open_registry(config) {
-        Ok(registry) => registry,
-        Err(e) if format!("{e:#}").contains("LOCK") => return Ok(None),
-        Err(e) => return Err(e),
+    let engine = match Engine::open(config.engine_options()) {
+        Ok(engine) => engine,
+        Err(OpenError::Locked { .. }) => return Ok(None),
+        Err(e) => return Err(e.into()),
     };
-    let closed = registry.meta().close_watch();
-    let result = work(&registry);
-    registry.meta().shut_down();
-    drop(registry);
-    if !closed.wait(std::time::Duration::from_secs(30)) {
-        eprintln!("berth: the metadata store did not close within 30 s");
+    let result = work(&engine);
+    if let Err(e) = engine.close(CLOSE_TIMEOUT) {
+        eprintln!("berth: {e}");
     }
     result.map(Some)
 }
 
 /// `http://<addr>` of the daemon serving `config`'s data directory.
 fn daemon_url(config: &Config) -> anyhow::Result<String> {
-    let file = config.storage.data_dir.join(LISTEN_ADDR_FILE);
+    let file = config.listen_addr_file();
     let addr = std::fs::read_to_string(&file).with_context(|| {
         format!(
             "the data directory is in use but {} is unreadable",
@@ -96,13 +97,34 @@ fn daemon_url(config: &Config) -> anyhow::Result<String> {
     Ok(format!("http://{}", addr.trim()))
 }
 
+/// Calls an admin endpoint of the running daemon, as `admin` when access control is on.
 fn call_daemon<T: serde::de::DeserializeOwned>(
     config: &Config,
     method: &str,
-    path: &str,
+    endpoint: Endpoint<'_>,
+    query: &str,
 ) -> anyhow::Result<T> {
-    let url = format!("{}{path}", daemon_url(config)?);
-    let response = ureq::request(method, &url).call().map_err(|e| match e {
+    let path = router::admin_path(endpoint).context("not an admin endpoint")?;
+    let url = format!("{}{path}{query}", daemon_url(config)?);
+    let mut request = ureq::request(method, &url);
+    if config.auth.enabled {
+        let password = config.admin_password(false)?.with_context(|| {
+            format!(
+                "access control is on and the main account's password is unknown: set \
+                 BERTH_ADMIN_PASSWORD or auth.admin_password, or run as a user who can read \
+                 {}",
+                config
+                    .storage
+                    .data_dir
+                    .join(crate::config::ADMIN_PASSWORD_FILE)
+                    .display()
+            )
+        })?;
+        let credentials = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{password}", berth_engine::ADMIN_ACCOUNT));
+        request = request.set("Authorization", &format!("Basic {credentials}"));
+    }
+    let response = request.call().map_err(|e| match e {
         ureq::Error::Status(status, r) => {
             anyhow::anyhow!("{url}: {status}: {}", r.into_string().unwrap_or_default())
         }
@@ -122,8 +144,10 @@ pub fn fsck(args: &FsckArgs) -> anyhow::Result<u8> {
         online: false,
         grace_ms: 0,
     };
-    let offline_report = offline(&config, |registry| {
-        Ok(fsck::run(registry, &options, &AtomicBool::new(false))?)
+    let offline_report = offline(&config, |engine| {
+        Ok(FsckReport::from(
+            engine.fsck(&options, &AtomicBool::new(false))?,
+        ))
     })?;
     let report: FsckReport = match offline_report {
         Some(report) => report,
@@ -133,7 +157,7 @@ pub fn fsck(args: &FsckArgs) -> anyhow::Result<u8> {
                 "the registry is running: stop it to repair (without --repair, this runs its online scrub)"
             );
             eprintln!("berth fsck: the registry is running; running its online scrub");
-            call_daemon(&config, "POST", "/api/v1/admin/scrub")?
+            call_daemon(&config, "POST", Endpoint::AdminScrub, "")?
         }
     };
     if args.json {
@@ -181,23 +205,19 @@ fn print_fsck(report: &FsckReport) {
 
 pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
-    let offline_report = offline(&config, |registry| {
+    let offline_report = offline(&config, |engine| {
         let options = crate::maintenance::gc_options(&config, args.dry_run);
-        let report = gc::run(registry, &options, &AtomicBool::new(false))?;
+        let report = engine.gc(&options, &AtomicBool::new(false))?;
         if !args.dry_run {
-            berth_engine::maintenance::save_report(
-                registry.meta(),
-                berth_engine::maintenance::GC_REPORT,
-                &report,
-            )?;
+            engine.save_gc_report(&report)?;
         }
-        Ok(report)
+        Ok(GcReport::from(report))
     })?;
     let report: GcReport = match offline_report {
         Some(report) => report,
         None => {
-            let path = format!("/api/v1/admin/gc?dry_run={}", args.dry_run);
-            call_daemon(&config, "POST", &path)?
+            let query = format!("?dry_run={}", args.dry_run);
+            call_daemon(&config, "POST", Endpoint::AdminGc, &query)?
         }
     };
     if args.json {
@@ -225,10 +245,12 @@ pub fn gc(args: &GcArgs) -> anyhow::Result<()> {
 
 pub fn stats(args: &StatsArgs) -> anyhow::Result<()> {
     let config = args.config.load()?;
-    let offline_stats = offline(&config, |registry| Ok(stats::collect(registry.meta())?))?;
+    let offline_stats = offline(&config, |engine| {
+        Ok(StorageStats::from(engine.storage_stats()?))
+    })?;
     let stats: StorageStats = match offline_stats {
         Some(stats) => stats,
-        None => call_daemon(&config, "GET", "/api/v1/admin/stats")?,
+        None => call_daemon(&config, "GET", Endpoint::AdminStats, "")?,
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&stats)?);

@@ -11,99 +11,41 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use berth_engine::accounts::{AccountOptions, Accounts};
-use berth_engine::blob::BlobStore;
-use berth_engine::meta::{Meta, MetaOptions};
-use berth_engine::registry::{Registry, RegistryLimits};
-use berth_engine::upload::{Admission, UploadLimits, Uploads};
-use berth_engine::{Clock, SystemClock};
+use berth_engine::{Accounts, Engine};
 use futures_channel::oneshot;
 use glommio::{LocalExecutorBuilder, Placement};
 
-use crate::api::ShardContext;
 use crate::auth::Auth;
 use crate::config::Config;
-use crate::http::{serve_connection, InFlight};
+use crate::http::{serve_connection, ConnectionSettings, InFlight};
 use crate::maintenance::{self, MaintenanceHandle};
+use crate::state::ShardState;
 
-/// File in the data directory holding the address the shards listen on, written once they
-/// are listening (so scripts and tests can use `--listen 127.0.0.1:0`).
-pub const LISTEN_ADDR_FILE: &str = "listen.addr";
+/// How long the store may take to close once every shard has stopped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Opens the registry's storage. Blocking; runs before any executor starts.
-pub fn open_registry(config: &Config) -> anyhow::Result<Registry> {
-    std::fs::create_dir_all(&config.storage.data_dir).with_context(|| {
-        format!(
-            "creating data directory {}",
-            config.storage.data_dir.display()
-        )
-    })?;
-    // glommio opens directories (for fsync) by absolute path only: a relative data directory,
-    // such as the default `./berth-data`, made every push fail with EBADF.
-    let data_dir = &std::fs::canonicalize(&config.storage.data_dir).with_context(|| {
-        format!(
-            "resolving data directory {}",
-            config.storage.data_dir.display()
-        )
-    })?;
-    let meta = Meta::open(
-        &data_dir.join("meta"),
-        &MetaOptions {
-            write_queue_max: config.storage.meta_write_queue_max,
-            write_group_max: config.storage.meta_write_group_max,
-            block_cache_bytes: config.storage.meta_block_cache_bytes,
-        },
-    )
-    .with_context(|| format!("opening metadata in {}", data_dir.display()))?;
-    let store = BlobStore::open(data_dir)
-        .with_context(|| format!("opening blob store in {}", data_dir.display()))?;
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let admission = if config.auth.enabled {
-        Admission::Namespaced
-    } else {
-        Admission::Open
-    };
-    let uploads = Uploads::new(
-        meta.clone(),
-        store.clone(),
-        clock.clone(),
-        UploadLimits {
-            blob_bytes_max: config.limits.blob_bytes_max,
-            session_idle_ttl_ms: config.uploads.session_idle_ttl_s.saturating_mul(1000),
-            write_buffer_bytes: config.storage.upload_write_buffer_bytes,
-            sessions_max: config.uploads.sessions_max,
-            min_free_bytes: config.storage.min_free_bytes,
-        },
-    )
-    .with_admission(admission);
-    Ok(Registry::new(
-        meta,
-        store,
-        uploads,
-        clock,
-        RegistryLimits {
-            manifest_bytes_max: config.limits.manifest_bytes_max,
-            list_page_max: config.limits.list_page_max,
-            referrers_max: config.limits.referrers_max,
-        },
-    ))
+pub fn open_engine(config: &Config) -> anyhow::Result<Engine> {
+    Ok(Engine::open(config.engine_options())?)
 }
 
 /// Runs the daemon until SIGTERM or SIGINT, then drains and returns.
 pub fn serve(config: Config) -> anyhow::Result<()> {
     exit_on_panic();
-    let registry = open_registry(&config)?;
-    let orphans = registry
-        .uploads()
-        .remove_orphan_files()
+    if let Some(file) = &config.test_clock_file {
+        tracing::warn!(file = %file.display(), "test clock in use: time is moved by that file");
+    }
+    let engine = open_engine(&config)?;
+    let orphans = engine
+        .remove_orphan_upload_files()
         .context("removing upload files of dead requests")?;
     if orphans > 0 {
         tracing::info!(files = orphans, "removed upload files no session owns");
     }
-    let addr_file = config.storage.data_dir.join(LISTEN_ADDR_FILE);
+    let addr_file = config.listen_addr_file();
     let _ = std::fs::remove_file(&addr_file);
     let access = if config.auth.enabled {
-        Some(open_access(&config, &registry)?)
+        Some(open_access(&config, engine.accounts())?)
     } else {
         tracing::info!("access control is off (auth.enabled = false): anyone may push and pull");
         None
@@ -112,7 +54,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let shard_count = config.shard_count();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let config = Arc::new(config);
-    let (maintenance_shard, maintenance) = maintenance::start(registry.clone(), config.clone())
+    let (maintenance_shard, maintenance) = maintenance::start(engine.clone(), config.clone())
         .context("starting the maintenance shard")?;
     let mut stops = Vec::with_capacity(shard_count);
     let mut handles = Vec::with_capacity(shard_count);
@@ -126,9 +68,9 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
         } else {
             Placement::Unbound
         };
-        let (config, registry, maintenance, access) = (
+        let (config, engine, maintenance, access) = (
             config.clone(),
-            registry.clone(),
+            engine.clone(),
             maintenance.clone(),
             access.clone(),
         );
@@ -141,7 +83,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
                     shard,
                     listen,
                     config,
-                    (registry, maintenance, access),
+                    (engine, maintenance, access),
                     bound_tx,
                     stop_rx,
                 )
@@ -187,67 +129,24 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("shard failed: {e}"))?;
     }
     maintenance_shard.stop();
-    // Tasks of the stopped executors may still hold registry handles, so the store is not
-    // closed by dropping them; stop its background work before the process exits.
-    registry.meta().shut_down();
+    drop(access);
+    engine.close(CLOSE_TIMEOUT)?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// The accounts store with the main account in place, and the token signing key.
-fn open_access(config: &Config, registry: &Registry) -> anyhow::Result<(Accounts, Vec<u8>)> {
-    let accounts = Accounts::new(
-        registry.meta().clone(),
-        registry.clock().clone(),
-        AccountOptions::default(),
-    );
-    let password = admin_password(config)?;
+/// The main account in place, and the token signing key.
+fn open_access(config: &Config, accounts: &Accounts) -> anyhow::Result<(Accounts, Vec<u8>)> {
+    let password = config
+        .admin_password(true)?
+        .context("no password for the main account")?;
     accounts
         .ensure_admin(&password)
         .context("creating the main account")?;
     let key = accounts
         .token_signing_key()
         .context("reading the token signing key")?;
-    Ok((accounts, key))
-}
-
-/// The main account's password: from the config (or `BERTH_ADMIN_PASSWORD`, which the config
-/// reads), else from `<data_dir>/admin.password`, generated there (mode 0600) at the first
-/// start. The password itself is never logged.
-fn admin_password(config: &Config) -> anyhow::Result<String> {
-    if !config.auth.admin_password.is_empty() {
-        return Ok(config.auth.admin_password.clone());
-    }
-    let file = config.storage.data_dir.join("admin.password");
-    if let Ok(text) = std::fs::read_to_string(&file) {
-        let text = text.trim();
-        if !text.is_empty() {
-            return Ok(text.to_owned());
-        }
-    }
-    let password = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut out = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&file)
-            .with_context(|| format!("creating {}", file.display()))?;
-        out.write_all(password.as_bytes())?;
-        out.sync_all()?;
-    }
-    tracing::info!(
-        file = %file.display(),
-        "generated a password for the main account `admin`; it is in this file (mode 0600)"
-    );
-    Ok(password)
+    Ok((accounts.clone(), key))
 }
 
 /// A panic is a bug. A shard that died would leave the daemon half alive (its listener gone,
@@ -266,7 +165,7 @@ async fn run_shard(
     shard: usize,
     listen: SocketAddr,
     config: Arc<Config>,
-    (registry, maintenance, access): (Registry, MaintenanceHandle, Option<(Accounts, Vec<u8>)>),
+    (engine, maintenance, access): (Engine, MaintenanceHandle, Option<(Accounts, Vec<u8>)>),
     bound: std::sync::mpsc::Sender<std::io::Result<SocketAddr>>,
     mut stop: oneshot::Receiver<()>,
 ) {
@@ -280,26 +179,30 @@ async fn run_shard(
         }
     };
     let _ = bound.send(listener.local_addr().map_err(std::io::Error::from));
-    let ctx = Rc::new(ShardContext {
-        registry: registry.clone(),
-        config: Rc::new((*config).clone()),
+    let settings = ConnectionSettings {
+        header_read_timeout_ms: config.server.header_read_timeout_ms,
+        header_bytes_max: config.server.header_bytes_max,
+        access_log: config.log.access_log,
         shard,
+    };
+    let ctx = Rc::new(ShardState {
+        registry: engine.registry().clone(),
+        uploads: engine.uploads().clone(),
+        config: Rc::new((*config).clone()),
         maintenance,
-        audit: access
-            .as_ref()
-            .map(|(accounts, _)| crate::auth::audit::Auditor::start(accounts.clone())),
+        audit: access.as_ref().map(|(accounts, _)| {
+            crate::auth::audit::Auditor::start(accounts.clone(), engine.clock().clone())
+        }),
         auth: access.map(|(accounts, key)| {
             Rc::new(Auth::new(
                 config.auth.clone(),
                 accounts,
-                registry.clone(),
+                engine.registry().clone(),
                 &key,
             ))
         }),
+        engine,
     });
-    if shard == 0 {
-        spawn_upload_expiry(&ctx);
-    }
     let in_flight = InFlight::default();
     let connections = Rc::new(std::cell::Cell::new(0usize));
     loop {
@@ -328,7 +231,7 @@ async fn run_shard(
                     (ctx.clone(), in_flight.clone(), connections.clone());
                 connections.set(connections.get() + 1);
                 glommio::spawn_local(async move {
-                    serve_connection(ctx, in_flight, stream).await;
+                    serve_connection(ctx, settings, in_flight, stream).await;
                     connections.set(connections.get() - 1);
                 })
                 .detach();
@@ -352,40 +255,4 @@ async fn run_shard(
             "grace period over; abandoning requests"
         );
     }
-}
-
-/// Shard 0 removes idle upload sessions, expired temporary credentials and audit records
-/// past their retention on a timer.
-fn spawn_upload_expiry(ctx: &Rc<ShardContext>) {
-    let uploads = ctx.registry.uploads().clone();
-    let accounts = ctx.auth.as_ref().map(|a| a.accounts().clone());
-    let retention_ms = ctx
-        .config
-        .auth
-        .audit_retention_days
-        .saturating_mul(86_400_000);
-    let interval = Duration::from_secs(ctx.config.uploads.expiry_sweep_interval_s.max(1));
-    glommio::spawn_local(async move {
-        loop {
-            glommio::timer::sleep(interval).await;
-            match uploads.expire_idle().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(sessions = n, "removed idle upload sessions"),
-                Err(e) => tracing::warn!(error = %e, "upload expiry sweep failed"),
-            }
-            let Some(accounts) = &accounts else {
-                continue;
-            };
-            if let Err(e) = accounts.expire_temporary().await {
-                tracing::warn!(error = %e, "temporary credential expiry failed");
-            }
-            let cutoff = crate::auth::now_ms().saturating_sub(retention_ms);
-            match accounts.expire_audit(cutoff).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(records = n, "removed audit records past retention"),
-                Err(e) => tracing::warn!(error = %e, "audit retention sweep failed"),
-            }
-        }
-    })
-    .detach();
 }

@@ -90,8 +90,8 @@ pub use self::names::{
     AccountName, PolicyName, ACCOUNT_NAME_CHARS_MAX, ADMIN_ACCOUNT, POLICY_NAME_CHARS_MAX,
     TEMPORARY_USERNAME_PREFIX,
 };
-pub use self::policies::{PolicyInfo, PolicyRecord};
-pub use self::temporary::{TempCredentialRecord, TemporaryCredentials};
+pub use self::policies::PolicyInfo;
+pub use self::temporary::TemporaryCredentials;
 
 /// The shortest password accepted, in characters.
 pub const PASSWORD_CHARS_MIN: usize = 8;
@@ -342,7 +342,7 @@ struct Shared {
 impl Accounts {
     /// **Precondition:** `options` are valid ([`AccountOptions::validate`]; the defaults and
     /// [`AccountOptions::for_tests`] are). Invalid ones are a bug of the caller and panic.
-    pub fn new(meta: Meta, clock: Arc<dyn Clock>, options: AccountOptions) -> Accounts {
+    pub(crate) fn new(meta: Meta, clock: Arc<dyn Clock>, options: AccountOptions) -> Accounts {
         let params = match options.argon2_params() {
             Ok(params) => params,
             Err(e) => panic!("Accounts::new with invalid options: {e}"),

@@ -638,7 +638,7 @@ fn temporary_credentials_die_with_their_account() {
     // the same name.
     let f = f.with_alice();
     let issued = block_on(f.accounts.issue_temporary(&f.alice(), 60_000)).expect("issue");
-    let row: TempCredentialRecord = f
+    let row: super::temporary::TempCredentialRecord = f
         .accounts
         .meta()
         .get_json(CF_TEMP_CREDENTIALS, issued.username.as_bytes())

@@ -28,7 +28,7 @@ mod read;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use crate::oci::Digest;
+use crate::oci::{Algorithm, Digest, DigestHasher};
 
 pub use append::AppendWriter;
 pub use read::BlobFile;
@@ -74,12 +74,6 @@ impl BlobStore {
     /// The data file of upload `name` (an upload id, or a one-shot name for monolithic pushes).
     pub fn upload_path(&self, name: &str) -> PathBuf {
         self.uploads_dir.join(name)
-    }
-
-    /// Whether the blob's file exists. A stat, no read; the metadata row is the authority on
-    /// whether a blob is *stored*, this only serves dedup and fsck.
-    pub fn blob_file_exists(&self, digest: &Digest) -> bool {
-        self.blob_path(digest).is_file()
     }
 
     /// Links a fully written, fsynced upload file into place as blob `digest` and makes the
@@ -135,6 +129,24 @@ impl BlobStore {
     /// Opens a stored blob for reading.
     pub async fn open_blob(&self, digest: &Digest) -> io::Result<BlobFile> {
         BlobFile::open(&self.blob_path(digest), &self.uploads_dir).await
+    }
+
+    /// Hashes a durable file (an upload's) with `algorithm`, reading it in bounded chunks.
+    pub async fn hash_file(&self, path: &Path, algorithm: Algorithm) -> io::Result<Digest> {
+        const CHUNK_BYTES: usize = 1 << 20;
+        let file = BlobFile::open(path, &self.uploads_dir).await?;
+        let mut hasher = DigestHasher::new(algorithm);
+        let mut pos = 0;
+        while pos < file.size() {
+            let chunk = file.read(pos, CHUNK_BYTES).await?;
+            if chunk.is_empty() {
+                break;
+            }
+            hasher.update(&chunk);
+            pos += chunk.len() as u64;
+        }
+        file.close().await?;
+        Ok(hasher.finish())
     }
 
     /// Bytes available to this process on the data directory's file system (statvfs).

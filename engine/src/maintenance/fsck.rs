@@ -633,7 +633,7 @@ impl Checker<'_> {
                     Ok("row moved to quarantine".to_owned())
                 })?,
                 Repair::RepoRecord(repo) => self.write(move |ctx| {
-                    crate::upload::ensure_repo(ctx, &repo, at, crate::upload::Admission::Open)?;
+                    crate::registry::ensure_repo(ctx, &repo, at, crate::registry::Admission::Open)?;
                     Ok("repository record created".to_owned())
                 })?,
             };

@@ -9,11 +9,11 @@
 //!
 //! I/O is paced by a [`Throttle`] so that pulls keep their latency while maintenance runs.
 
-pub mod fsck;
-pub mod gc;
+pub(crate) mod fsck;
+pub(crate) mod gc;
 #[cfg(test)]
 mod scenarios;
-pub mod stats;
+pub(crate) mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -97,7 +97,7 @@ pub(crate) fn check_stop(stop: &StopFlag) -> Result<(), MaintenanceError> {
 }
 
 /// Stores a report (JSON) under `name` in the maintenance family, for the admin API.
-pub fn save_report<T: serde::Serialize>(
+pub(crate) fn save_report<T: serde::Serialize>(
     meta: &crate::meta::Meta,
     name: &'static str,
     report: &T,
@@ -114,11 +114,12 @@ pub fn save_report<T: serde::Serialize>(
     Ok(())
 }
 
-/// The last report stored under `name`, as JSON text.
-pub fn load_report(
+/// The last report stored under `name`. A report this binary cannot read (written by another
+/// version) reads as none: reports are informational, never the source of a decision.
+pub(crate) fn load_report<T: serde::de::DeserializeOwned>(
     meta: &crate::meta::Reader,
     name: &str,
-) -> Result<Option<serde_json::Value>, MaintenanceError> {
+) -> Result<Option<T>, MaintenanceError> {
     match meta.get_raw(schema::CF_MAINTENANCE, name.as_bytes())? {
         None => Ok(None),
         Some(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
@@ -134,8 +135,8 @@ pub(crate) fn each(
     snapshot.for_each(cf, visit)
 }
 
-pub const GC_REPORT: &str = "gc/last";
-pub const SCRUB_REPORT: &str = "scrub/last";
+pub(crate) const GC_REPORT: &str = "gc/last";
+pub(crate) const SCRUB_REPORT: &str = "scrub/last";
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,6 @@ use crate::meta::schema;
 use crate::meta::{Meta, MetaOptions};
 use crate::oci::{Digest, Reference, RepoName, Tag};
 use crate::registry::{Registry, RegistryError, RegistryLimits};
-use crate::upload::{UploadLimits, Uploads};
 
 const HOUR_MS: u64 = 3_600_000;
 
@@ -30,13 +29,13 @@ fn fixture() -> Fixture {
     let store = BlobStore::open(dir.path()).expect("store");
     let clock = ManualClock::new(1_000 * HOUR_MS);
     let shared: Arc<dyn crate::Clock> = Arc::new(clock.clone());
-    let uploads = Uploads::new(
-        meta.clone(),
-        store.clone(),
-        shared.clone(),
-        UploadLimits::default(),
+    let registry = Registry::new(
+        meta,
+        store,
+        shared,
+        RegistryLimits::default(),
+        crate::registry::Admission::Open,
     );
-    let registry = Registry::new(meta, store, uploads, shared, RegistryLimits::default());
     Fixture {
         _dir: dir,
         registry,
@@ -64,7 +63,7 @@ impl Fixture {
         self.registry
             .meta()
             .write_blocking(move |ctx| {
-                crate::upload::link_blob(ctx, &r, &d, size, now, crate::upload::Admission::Open)
+                crate::registry::link_blob(ctx, &r, &d, size, now, crate::registry::Admission::Open)
             })
             .expect("link");
         digest

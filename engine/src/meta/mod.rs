@@ -29,7 +29,7 @@ use rocksdb::{
     Options, DB,
 };
 
-pub use writer::{WriteCtx, WriteJobError};
+pub use writer::WriteCtx;
 
 /// Limits and tuning of the metadata store.
 #[derive(Debug, Clone)]
@@ -62,6 +62,9 @@ pub enum MetaError {
     Overloaded { max: usize },
     #[error("metadata writer has stopped")]
     WriterStopped,
+    /// Another process has the store open (RocksDB's `LOCK` file is held).
+    #[error("another process holds the metadata store in {path}")]
+    Locked { path: std::path::PathBuf },
 }
 
 /// A row of a scan: the key after the scanned prefix, and the value.
@@ -108,7 +111,17 @@ impl Meta {
             cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
             ColumnFamilyDescriptor::new(*name, cf_opts)
         });
-        let db = Arc::new(DB::open_cf_descriptors(&db_opts, path, cfs)?);
+        let db = match DB::open_cf_descriptors(&db_opts, path, cfs) {
+            Ok(db) => Arc::new(db),
+            // RocksDB says so only in text: "IO error: lock hold by current process" or
+            // "While lock file: .../LOCK: Resource temporarily unavailable".
+            Err(e) if e.to_string().contains("/LOCK") => {
+                return Err(MetaError::Locked {
+                    path: path.to_owned(),
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
         let reader = Reader { db };
         let writer = writer::WriterHandle::start(reader.clone(), options)?;
         Ok(Meta { reader, writer })

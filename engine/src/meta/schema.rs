@@ -51,7 +51,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::oci::{Descriptor, Digest, RepoName, Tag};
+use crate::oci::{Digest, RepoName, Tag};
 
 pub const CF_REPOS: &str = "repos";
 pub const CF_TAGS: &str = "tags";
@@ -209,11 +209,6 @@ pub fn quarantine_key(at_ms: u64, seq: u64) -> Vec<u8> {
     format!("{at_ms:016x}\0{seq:08x}").into_bytes()
 }
 
-/// The part of a repository-scoped key after `<repo> 0x00`, or None if `key` is not in `repo`.
-pub fn strip_repo_prefix<'k>(key: &'k [u8], prefix: &[u8]) -> Option<&'k [u8]> {
-    key.strip_prefix(prefix)
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RepoRecord {
     pub created_at_ms: u64,
@@ -307,9 +302,6 @@ pub struct QuarantineRecord {
     pub value: Vec<u8>,
     pub reason: String,
 }
-
-/// Referrer rows hold the descriptor exactly as the referrers API returns it.
-pub type ReferrerRecord = Descriptor;
 
 mod hex_bytes {
     use serde::{Deserialize, Deserializer, Serializer};

@@ -48,10 +48,6 @@ impl WriteCtx<'_> {
     }
 }
 
-/// The error side of a job: either the job's own refusal or a store failure.
-pub trait WriteJobError: From<MetaError> {}
-impl<E: From<MetaError>> WriteJobError for E {}
-
 /// Called once the group holding the job is durable (or failed to become so).
 type Completion = Box<dyn FnOnce(Result<(), MetaError>) + Send>;
 type Job = Box<dyn FnOnce(&Reader) -> Completion + Send>;

@@ -8,21 +8,25 @@
 //! - A blob link exists only for a blob whose bytes are durable in the blob store.
 //! - Stored manifest bytes are exactly the bytes pushed; their digest is of those bytes.
 
+mod admission;
 mod error;
+mod images;
 mod namespaces;
-pub mod rows;
+pub(crate) mod rows;
 
-pub use namespaces::{namespace_of, NamespaceInfo, NamespaceSettings, RepositoryInfo};
+pub use admission::Admission;
+pub(crate) use admission::{ensure_repo, link_blob};
+pub use images::{ImageDetails, IndexChild, LayerDetails, TagDetails};
+pub use namespaces::{NamespaceInfo, NamespaceSettings, RepositoryInfo};
 
 use std::sync::Arc;
 
 pub use error::RegistryError;
 
 use crate::blob::{BlobFile, BlobStore};
-use crate::meta::schema::{self, ManifestLink, RepoBlobLink, UploadRecord};
+use crate::meta::schema::{self, ManifestLink, RepoBlobLink};
 use crate::meta::{decode_json, Meta};
 use crate::oci::{parse_manifest, Descriptor, Digest, ParsedManifest, Reference, RepoName};
-use crate::upload::{ensure_repo, Uploads};
 use crate::Clock;
 
 #[derive(Debug, Clone)]
@@ -45,14 +49,15 @@ impl Default for RegistryLimits {
     }
 }
 
-/// The registry of one data directory; cheap to clone, one per shard.
+/// Blobs, manifests, tags, listings, namespaces and repositories of one data directory: the
+/// registry part of [`crate::Engine`]. Cheap to clone, one per shard.
 #[derive(Clone)]
 pub struct Registry {
     meta: Meta,
     store: BlobStore,
-    uploads: Uploads,
     clock: Arc<dyn Clock>,
     limits: RegistryLimits,
+    admission: Admission,
 }
 
 /// A manifest as served to clients.
@@ -61,6 +66,15 @@ pub struct ManifestContent {
     pub digest: Digest,
     pub media_type: String,
     pub bytes: Vec<u8>,
+}
+
+/// What a manifest of a repository is, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestInfo {
+    pub digest: Digest,
+    pub media_type: String,
+    pub size: u64,
+    pub pushed_at_ms: u64,
 }
 
 /// What a manifest push stored.
@@ -79,39 +93,35 @@ pub struct Page {
 }
 
 impl Registry {
-    pub fn new(
+    pub(crate) fn new(
         meta: Meta,
         store: BlobStore,
-        uploads: Uploads,
         clock: Arc<dyn Clock>,
         limits: RegistryLimits,
+        admission: Admission,
     ) -> Registry {
         Registry {
             meta,
             store,
-            uploads,
             clock,
             limits,
+            admission,
         }
-    }
-
-    pub fn uploads(&self) -> &Uploads {
-        &self.uploads
     }
 
     pub fn limits(&self) -> &RegistryLimits {
         &self.limits
     }
 
-    pub fn blob_store(&self) -> &BlobStore {
+    pub(crate) fn blob_store(&self) -> &BlobStore {
         &self.store
     }
 
-    pub fn meta(&self) -> &Meta {
+    pub(crate) fn meta(&self) -> &Meta {
         &self.meta
     }
 
-    pub fn clock(&self) -> &Arc<dyn Clock> {
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
         &self.clock
     }
 
@@ -119,6 +129,12 @@ impl Registry {
         Ok(self
             .meta
             .contains(schema::CF_REPOS, repo.as_str().as_bytes())?)
+    }
+
+    /// Refuses a push to `repo` early when the repository does not exist and a push may not
+    /// create it (see [`Admission`]). The writer job that commits the push decides again.
+    pub fn admit_push(&self, repo: &RepoName) -> Result<(), RegistryError> {
+        admission::admit(&self.meta, repo, self.admission)
     }
 
     // ----- blobs -------------------------------------------------------------------------
@@ -173,7 +189,7 @@ impl Registry {
     ) -> Result<bool, RegistryError> {
         let (repo, digest, from) = (repo.clone(), digest.clone(), from.clone());
         let now = self.clock.now_ms();
-        let admission = self.uploads.admission();
+        let admission = self.admission;
         self.meta
             .write(move |ctx| -> Result<bool, RegistryError> {
                 let link: Option<RepoBlobLink> = ctx.get_json(
@@ -186,7 +202,7 @@ impl Registry {
                 if !ctx.contains(schema::CF_BLOBS, digest.as_str().as_bytes())? {
                     return Ok(false);
                 }
-                crate::upload::link_blob(ctx, &repo, &digest, link.size, now, admission)?;
+                link_blob(ctx, &repo, &digest, link.size, now, admission)?;
                 Ok(true)
             })
             .await
@@ -238,6 +254,20 @@ impl Registry {
         &self,
         repo: &RepoName,
         reference: &Reference,
+    ) -> Result<ManifestInfo, RegistryError> {
+        let (digest, link) = self.manifest_link(repo, reference)?;
+        Ok(ManifestInfo {
+            digest,
+            media_type: link.media_type,
+            size: link.size,
+            pushed_at_ms: link.pushed_at_ms,
+        })
+    }
+
+    fn manifest_link(
+        &self,
+        repo: &RepoName,
+        reference: &Reference,
     ) -> Result<(Digest, ManifestLink), RegistryError> {
         let digest = self.resolve(repo, reference)?;
         let link: Option<ManifestLink> = self
@@ -256,7 +286,7 @@ impl Registry {
         repo: &RepoName,
         reference: &Reference,
     ) -> Result<ManifestContent, RegistryError> {
-        let (digest, link) = self.stat_manifest(repo, reference)?;
+        let (digest, link) = self.manifest_link(repo, reference)?;
         let bytes = self
             .meta
             .get_raw(schema::CF_MANIFEST_BYTES, digest.as_str().as_bytes())?
@@ -317,7 +347,7 @@ impl Registry {
             subject: subject.clone(),
         };
         let (repo, stored_digest) = (repo.clone(), digest.clone());
-        let admission = self.uploads.admission();
+        let admission = self.admission;
         self.meta
             .write(move |ctx| -> Result<(), RegistryError> {
                 check_references(ctx, &repo, &parsed)?;
@@ -443,16 +473,6 @@ impl Registry {
             }
         }
         Ok(out)
-    }
-
-    /// Every upload session record; for operators and tests.
-    pub fn upload_records(&self) -> Result<Vec<UploadRecord>, RegistryError> {
-        let rows = self
-            .meta
-            .scan_prefix(schema::CF_UPLOADS, b"", None, usize::MAX)?;
-        rows.into_iter()
-            .map(|(k, v)| decode_json(&k, &v).map_err(RegistryError::from))
-            .collect()
     }
 }
 

@@ -23,10 +23,10 @@
 use std::sync::Arc;
 
 use crate::blob::{AppendWriter, BlobStore};
-use crate::meta::schema::{self, BlobRecord, RepoBlobLink, RepoRecord, UploadLease, UploadRecord};
-use crate::meta::Meta;
+use crate::meta::schema::{self, UploadLease, UploadRecord};
+use crate::meta::{decode_json, Meta};
 use crate::oci::{Algorithm, Digest, DigestHasher, RepoName};
-use crate::registry::RegistryError;
+use crate::registry::{link_blob, Admission, RegistryError};
 use crate::Clock;
 
 /// Prefix of data files written by single-request (monolithic) pushes, which have no record.
@@ -78,6 +78,8 @@ pub struct UploadLimits {
     /// Uploads stop (507) when the file system has less than this free, so that metadata
     /// (manifests, tags, deletes, RocksDB's own files) can still be written.
     pub min_free_bytes: u64,
+    /// A request's lease on a session lasts at most this long.
+    pub lease_ttl_ms: u64,
 }
 
 impl Default for UploadLimits {
@@ -88,14 +90,19 @@ impl Default for UploadLimits {
             write_buffer_bytes: 1 << 20,
             sessions_max: 100_000,
             min_free_bytes: 128 << 20,
+            lease_ttl_ms: 15 * 60 * 1000,
         }
     }
 }
 
+/// Session rows the expiry sweep reads and removes per writer job.
+const EXPIRY_PAGE_ROWS: usize = 256;
+
 /// An upload checks free space when it starts and after every this many bytes.
 const FREE_SPACE_CHECK_BYTES: u64 = 8 << 20;
 
-/// Upload sessions of one registry; cheap to clone, one per shard.
+/// Upload sessions of one registry: the upload part of [`crate::Engine`]. Cheap to clone, one
+/// per shard.
 #[derive(Clone)]
 pub struct Uploads {
     meta: Meta,
@@ -114,25 +121,21 @@ pub struct UploadStatus {
 }
 
 impl Uploads {
-    pub fn new(meta: Meta, store: BlobStore, clock: Arc<dyn Clock>, limits: UploadLimits) -> Self {
+    pub(crate) fn new(
+        meta: Meta,
+        store: BlobStore,
+        clock: Arc<dyn Clock>,
+        limits: UploadLimits,
+        admission: Admission,
+    ) -> Self {
         Uploads {
             meta,
             store,
             clock,
             boot_id: uuid::Uuid::new_v4().to_string().into(),
             limits,
-            admission: Admission::Open,
+            admission,
         }
-    }
-
-    /// Sets who may create repositories by pushing (see [`Admission`]).
-    pub fn with_admission(mut self, admission: Admission) -> Self {
-        self.admission = admission;
-        self
-    }
-
-    pub fn admission(&self) -> Admission {
-        self.admission
     }
 
     pub fn limits(&self) -> &UploadLimits {
@@ -336,46 +339,81 @@ impl Uploads {
         Ok(())
     }
 
-    /// Removes sessions idle for longer than the TTL, records first, then files. Returns how
-    /// many were removed.
-    pub async fn expire_idle(&self) -> Result<usize, RegistryError> {
+    /// Removes sessions idle for longer than the TTL, records first, then files, a page of
+    /// [`EXPIRY_PAGE_ROWS`] rows per writer job (each re-checked in its job: a request may
+    /// have touched the session meanwhile). Returns how many were removed. Blocking: for the
+    /// maintenance thread, never a reactor.
+    pub fn expire_idle(&self) -> Result<usize, RegistryError> {
         let cutoff = self
             .clock
             .now_ms()
             .saturating_sub(self.limits.session_idle_ttl_ms);
+        let mut removed = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let rows = self.meta.scan_prefix(
+                schema::CF_UPLOADS,
+                b"",
+                after.as_deref(),
+                EXPIRY_PAGE_ROWS,
+            )?;
+            let full_page = rows.len() == EXPIRY_PAGE_ROWS;
+            after = rows.last().map(|(key, _)| key.clone());
+            let mut candidates = Vec::new();
+            for (key, value) in rows {
+                let record: UploadRecord = decode_json(&key, &value)?;
+                if record.updated_at_ms < cutoff {
+                    candidates.push(key);
+                }
+            }
+            if !candidates.is_empty() {
+                let deleted = self.meta.write_blocking(
+                    move |ctx| -> Result<Vec<Vec<u8>>, RegistryError> {
+                        let mut deleted = Vec::with_capacity(candidates.len());
+                        for key in candidates {
+                            let record: Option<UploadRecord> =
+                                ctx.get_json(schema::CF_UPLOADS, &key)?;
+                            if record.is_some_and(|r| r.updated_at_ms < cutoff) {
+                                ctx.delete(schema::CF_UPLOADS, &key);
+                                deleted.push(key);
+                            }
+                        }
+                        Ok(deleted)
+                    },
+                )?;
+                for key in deleted {
+                    // The record is gone, so no request can append to the file any more.
+                    let name = String::from_utf8_lossy(&key).into_owned();
+                    match std::fs::remove_file(self.store.upload_path(&name)) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    removed += 1;
+                }
+            }
+            if !full_page {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Every upload session record, for operators and tests: (id, repository, offset).
+    pub fn sessions(&self) -> Result<Vec<UploadStatus>, RegistryError> {
         let rows = self
             .meta
             .scan_prefix(schema::CF_UPLOADS, b"", None, usize::MAX)?;
-        let mut expired = Vec::new();
+        let mut out = Vec::with_capacity(rows.len());
         for (key, value) in rows {
-            let record: UploadRecord = crate::meta::decode_json(&key, &value)?;
-            if record.updated_at_ms < cutoff {
-                expired.push(String::from_utf8_lossy(&key).into_owned());
+            let record: UploadRecord = decode_json(&key, &value)?;
+            if let Some(id) = UploadId::parse(&String::from_utf8_lossy(&key)) {
+                out.push(UploadStatus {
+                    id,
+                    offset: record.offset,
+                });
             }
         }
-        let mut removed = 0;
-        for name in expired {
-            let key = name.as_bytes().to_vec();
-            let deleted = self
-                .meta
-                .write(move |ctx| -> Result<bool, RegistryError> {
-                    // Re-check under the writer: a request may have touched it meanwhile.
-                    let record: Option<UploadRecord> = ctx.get_json(schema::CF_UPLOADS, &key)?;
-                    match record {
-                        Some(r) if r.updated_at_ms < cutoff => {
-                            ctx.delete(schema::CF_UPLOADS, &key);
-                            Ok(true)
-                        }
-                        _ => Ok(false),
-                    }
-                })
-                .await?;
-            if deleted {
-                self.store.remove_upload_file(&name).await?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
+        Ok(out)
     }
 
     /// Removes data files that no session record owns. Only sound when no request is writing
@@ -594,7 +632,7 @@ impl Appender {
             Some(d) => d,
             // The session hashed with sha256 but the client names a sha512 digest: hash the
             // durable file once more with the algorithm asked for.
-            None => rehash(&path, expected.algorithm()).await?,
+            None => uploads.store.hash_file(&path, expected.algorithm()).await?,
         };
         if &actual != expected {
             if session.is_none() {
@@ -715,108 +753,4 @@ async fn commit_blob(
     Err(RegistryError::Io(std::io::Error::other(format!(
         "blob {digest} file was removed {COMMIT_ATTEMPTS} times while being committed"
     ))))
-}
-
-async fn rehash(path: &std::path::Path, algorithm: Algorithm) -> Result<Digest, RegistryError> {
-    const CHUNK_BYTES: usize = 1 << 20;
-    let file = glommio::io::DmaFile::open(path).await?;
-    let size = file.file_size().await?;
-    let mut hasher = DigestHasher::new(algorithm);
-    let mut pos = 0;
-    while pos < size {
-        let chunk = file.read_at(pos, CHUNK_BYTES).await?;
-        if chunk.is_empty() {
-            break;
-        }
-        hasher.update(&chunk);
-        pos += chunk.len() as u64;
-    }
-    file.close().await?;
-    Ok(hasher.finish())
-}
-
-/// Records a durable blob and links it to `repo`, creating the repository on its first push.
-/// Runs inside a writer job.
-pub(crate) fn link_blob(
-    ctx: &mut crate::meta::WriteCtx<'_>,
-    repo: &RepoName,
-    digest: &Digest,
-    size: u64,
-    now_ms: u64,
-    admission: Admission,
-) -> Result<(), RegistryError> {
-    let blob_key = digest.as_str().as_bytes();
-    if !ctx.contains(schema::CF_BLOBS, blob_key)? {
-        ctx.put_json(
-            schema::CF_BLOBS,
-            blob_key,
-            &BlobRecord {
-                size,
-                created_at_ms: now_ms,
-            },
-        );
-    }
-    crate::registry::rows::put_blob_link(
-        ctx,
-        repo,
-        digest,
-        &RepoBlobLink {
-            size,
-            linked_at_ms: now_ms,
-        },
-    );
-    ensure_repo(ctx, repo, now_ms, admission)?;
-    Ok(())
-}
-
-/// Creates the repository record if this is its first push, when `admission` allows it.
-/// Runs inside a writer job.
-pub(crate) fn ensure_repo(
-    ctx: &mut crate::meta::WriteCtx<'_>,
-    repo: &RepoName,
-    now_ms: u64,
-    admission: Admission,
-) -> Result<(), RegistryError> {
-    let key = repo.as_str().as_bytes();
-    if ctx.contains(schema::CF_REPOS, key)? {
-        return Ok(());
-    }
-    let visibility = match admission {
-        Admission::Open => schema::Visibility::Private,
-        Admission::Namespaced => {
-            let namespace = crate::registry::namespace_of(repo);
-            let record: Option<schema::NamespaceRecord> =
-                ctx.get_json(schema::CF_NAMESPACES, namespace.as_bytes())?;
-            let Some(record) = record else {
-                return Err(RegistryError::NamespaceUnknown {
-                    namespace: namespace.to_owned(),
-                });
-            };
-            if !record.auto_create_repo {
-                return Err(RegistryError::RepositoryNotCreatable { repo: repo.clone() });
-            }
-            record.default_visibility
-        }
-    };
-    ctx.put_json(
-        schema::CF_REPOS,
-        key,
-        &RepoRecord {
-            created_at_ms: now_ms,
-            visibility,
-            summary: String::new(),
-        },
-    );
-    Ok(())
-}
-
-/// Whether a push may create a repository that does not exist yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Admission {
-    /// Anything goes (access control off): the first push creates the repository.
-    #[default]
-    Open,
-    /// The namespace must exist and have `auto_create_repo` on; the repository gets the
-    /// namespace's default visibility.
-    Namespaced,
 }

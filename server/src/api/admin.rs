@@ -1,34 +1,41 @@
-//! Operator endpoints under `/api/v1/admin/`: storage accounting, garbage collection and the
-//! scrub. Runs happen on the maintenance shard; a full scan for statistics runs on a blocking
-//! thread, never on the reactor.
+//! Operator endpoints under `/api/v1/admin/`: storage accounting, garbage collection, the
+//! scrub and the expiry sweep. Every run, the statistics' full scan included, happens on the
+//! maintenance thread, never on a shard's reactor.
 
-use berth_engine::maintenance::{load_report, stats};
 use http::{Request, StatusCode};
 use serde_json::json;
 
-use super::{json_response, query, query_value, ApiResult, ShardContext};
-use crate::http::body::RequestBody;
+use super::wire::{FsckReport, GcReport, StorageStats};
+use super::{json_response, query, query_value, ApiResult};
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::RequestBody;
 use crate::maintenance::RunError;
+use crate::state::ShardState;
 
 fn to_json<T: serde::Serialize>(value: &T) -> ApiResult {
     let body = serde_json::to_vec_pretty(value).map_err(|e| ApiError::internal("report", &e))?;
     Ok(json_response(StatusCode::OK, body))
 }
 
-pub async fn stats(ctx: &ShardContext) -> ApiResult {
-    let reader = (**ctx.registry.meta()).clone();
-    let stats = glommio::executor()
-        .spawn_blocking(move || stats::collect(&reader))
-        .await
-        .map_err(|e| ApiError::internal("collecting statistics", &e))?;
-    to_json(&stats)
+pub async fn stats(ctx: &ShardState) -> ApiResult {
+    let stats = ctx.maintenance.stats().await.map_err(run_error)?;
+    to_json(&StorageStats::from(stats))
 }
 
-pub fn last_report(ctx: &ShardContext, name: &str) -> ApiResult {
-    let last = load_report(ctx.registry.meta(), name)
+pub fn last_gc(ctx: &ShardState) -> ApiResult {
+    let last = ctx
+        .engine
+        .last_gc_report()
         .map_err(|e| ApiError::internal("reading a report", &e))?;
-    to_json(&json!({ "last": last }))
+    to_json(&json!({ "last": last.map(GcReport::from) }))
+}
+
+pub fn last_scrub(ctx: &ShardState) -> ApiResult {
+    let last = ctx
+        .engine
+        .last_scrub_report()
+        .map_err(|e| ApiError::internal("reading a report", &e))?;
+    to_json(&json!({ "last": last.map(FsckReport::from) }))
 }
 
 fn run_error(e: RunError) -> ApiError {
@@ -42,7 +49,7 @@ fn run_error(e: RunError) -> ApiError {
     }
 }
 
-pub async fn run_gc(ctx: &ShardContext, req: &Request<RequestBody>) -> ApiResult {
+pub async fn run_gc(ctx: &ShardState, req: &Request<RequestBody>) -> ApiResult {
     let pairs = query(req);
     let dry_run = match query_value(&pairs, "dry_run") {
         None | Some("false") | Some("0") => false,
@@ -56,10 +63,15 @@ pub async fn run_gc(ctx: &ShardContext, req: &Request<RequestBody>) -> ApiResult
         }
     };
     let report = ctx.maintenance.gc(dry_run).await.map_err(run_error)?;
-    to_json(&report)
+    to_json(&GcReport::from(report))
 }
 
-pub async fn run_scrub(ctx: &ShardContext) -> ApiResult {
+pub async fn run_scrub(ctx: &ShardState) -> ApiResult {
     let report = ctx.maintenance.scrub().await.map_err(run_error)?;
+    to_json(&FsckReport::from(report))
+}
+
+pub async fn run_expiry(ctx: &ShardState) -> ApiResult {
+    let report = ctx.maintenance.expire().await.map_err(run_error)?;
     to_json(&report)
 }

@@ -3,13 +3,13 @@
 use berth_engine::oci::{Digest, RepoName};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
-use super::{empty_response, header_str, header_value, ApiResult, ShardContext};
+use super::{empty_response, header_str, header_value, ApiResult, ShardState};
 use crate::http::body::{BlobStream, RequestBody, ResponseBody};
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::range::{parse_range, RangeRequest};
 
 pub async fn get(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: &Request<RequestBody>,
     repo: &RepoName,
     digest: &Digest,
@@ -67,7 +67,7 @@ pub async fn get(
     Ok(response)
 }
 
-pub async fn delete(ctx: &ShardContext, repo: &RepoName, digest: &Digest) -> ApiResult {
+pub async fn delete(ctx: &ShardState, repo: &RepoName, digest: &Digest) -> ApiResult {
     ctx.registry.delete_blob(repo, digest).await?;
     let mut response = empty_response(StatusCode::ACCEPTED);
     response

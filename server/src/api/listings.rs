@@ -4,9 +4,10 @@ use berth_engine::oci::{Digest, RepoName};
 use http::{header, HeaderValue, Request, Response, StatusCode};
 use serde_json::json;
 
-use super::{header_value, json_response, query, query_value, ApiResult, ShardContext};
+use super::{header_value, json_response, query, query_value, ApiResult, ShardState};
 use crate::http::body::{RequestBody, ResponseBody};
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::router;
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 
@@ -55,7 +56,7 @@ fn with_link_after(
     Ok(response)
 }
 
-pub fn tags(ctx: &ShardContext, req: &Request<RequestBody>, repo: &RepoName) -> ApiResult {
+pub fn tags(ctx: &ShardState, req: &Request<RequestBody>, repo: &RepoName) -> ApiResult {
     let request = page_request(req)?;
     let page = ctx
         .registry
@@ -68,7 +69,7 @@ pub fn tags(ctx: &ShardContext, req: &Request<RequestBody>, repo: &RepoName) -> 
     let last = page.more.then(|| page.items.last()).flatten();
     with_link_after(
         response,
-        &format!("/v2/{repo}/tags/list"),
+        &router::tags_list_path(repo.as_str()),
         &request,
         last.map(String::as_str),
     )
@@ -77,7 +78,7 @@ pub fn tags(ctx: &ShardContext, req: &Request<RequestBody>, repo: &RepoName) -> 
 /// The catalog; with access control on, only the repositories `visible` says the caller may
 /// pull (a page may then hold fewer than `n`; its `Link` still leads on).
 pub fn catalog(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: &Request<RequestBody>,
     visible: impl Fn(&str) -> bool,
 ) -> ApiResult {
@@ -91,12 +92,17 @@ pub fn catalog(
         StatusCode::OK,
         serde_json::to_vec(&body).unwrap_or_default(),
     );
-    with_link_after(response, "/v2/_catalog", &request, scanned_last.as_deref())
+    with_link_after(
+        response,
+        &router::catalog_path(),
+        &request,
+        scanned_last.as_deref(),
+    )
 }
 
 /// Always an image index, empty when nothing refers to `subject` (never 404).
 pub fn referrers(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: &Request<RequestBody>,
     repo: &RepoName,
     subject: &Digest,

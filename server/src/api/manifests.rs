@@ -3,22 +3,28 @@
 use berth_engine::oci::{Reference, RepoName};
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
-use super::{empty_response, header_str, header_value, ApiResult, ShardContext};
+use super::{empty_response, header_str, header_value, ApiResult, ShardState};
 use crate::http::body::{read_limited, too_large, RequestBody, ResponseBody};
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::router;
 
 /// GET and HEAD. The stored media type is the `Content-Type`, whatever `Accept` says: the
 /// registry never converts manifests (clients pick a child of an index themselves).
 pub fn get(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: &Request<RequestBody>,
     repo: &RepoName,
     reference: &str,
 ) -> ApiResult {
     let reference = parse_reference(reference, StatusCode::NOT_FOUND, ErrorCode::ManifestUnknown)?;
     let (digest, media_type, size, body) = if req.method() == Method::HEAD {
-        let (digest, link) = ctx.registry.stat_manifest(repo, &reference)?;
-        (digest, link.media_type, link.size, ResponseBody::empty())
+        let info = ctx.registry.stat_manifest(repo, &reference)?;
+        (
+            info.digest,
+            info.media_type,
+            info.size,
+            ResponseBody::empty(),
+        )
     } else {
         let content = ctx.registry.get_manifest(repo, &reference)?;
         let size = content.bytes.len() as u64;
@@ -39,7 +45,7 @@ pub fn get(
 }
 
 pub async fn put(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: Request<RequestBody>,
     repo: &RepoName,
     reference: &str,
@@ -65,7 +71,10 @@ pub async fn put(
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,
-        header_value(&format!("/v2/{repo}/manifests/{}", outcome.digest))?,
+        header_value(&router::manifest_path(
+            repo.as_str(),
+            outcome.digest.as_str(),
+        ))?,
     );
     headers.insert(
         "docker-content-digest",
@@ -77,7 +86,7 @@ pub async fn put(
     Ok(response)
 }
 
-pub async fn delete(ctx: &ShardContext, repo: &RepoName, reference: &str) -> ApiResult {
+pub async fn delete(ctx: &ShardState, repo: &RepoName, reference: &str) -> ApiResult {
     let reference = parse_reference(reference, StatusCode::NOT_FOUND, ErrorCode::ManifestUnknown)?;
     ctx.registry.delete_manifest(repo, &reference).await?;
     Ok(empty_response(StatusCode::ACCEPTED))

@@ -1,5 +1,6 @@
-//! Thin handlers of the distribution API, one file per endpoint family. They parse what the
-//! request says, call the engine, and shape the answer; nothing here touches disk.
+//! Thin handlers of the distribution API and the management API, one file per endpoint
+//! family, and the shard's [`Service`]: route, identify, authorise, handle, audit. They parse
+//! what the request says, call the engine, and shape the answer; nothing here touches disk.
 
 mod admin;
 mod blobs;
@@ -7,82 +8,81 @@ mod listings;
 mod manage;
 mod manifests;
 mod uploads;
+pub mod wire;
 
-use std::rc::Rc;
+use std::net::SocketAddr;
 
+use berth_engine::access::Operation;
 use berth_engine::oci::{Digest, RepoName};
-use berth_engine::registry::Registry;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
 
-use crate::auth::{Auth, Identity};
-use crate::config::Config;
-use crate::http::body::ResponseBody;
-pub(crate) use crate::http::body::{json_response, RequestBody};
+use crate::auth::Identity;
 use crate::http::error::{ApiError, ErrorCode};
 use crate::http::router::{self, Endpoint, RouteError};
-use crate::maintenance::MaintenanceHandle;
-use berth_engine::access::Operation;
+pub(crate) use crate::http::{
+    empty_response, header_str, header_value, json_response, query, query_value, RequestBody,
+};
+use crate::http::{ResponseBody, Service};
+use crate::state::ShardState;
 
 pub type ApiResult = Result<Response<ResponseBody>, ApiError>;
 
-/// What every handler on one shard shares. Shard-local: never crosses threads.
-pub struct ShardContext {
-    pub registry: Registry,
-    pub config: Rc<Config>,
-    pub shard: usize,
-    pub maintenance: MaintenanceHandle,
-    /// Access control; None when `auth.enabled` is false.
-    pub auth: Option<Rc<Auth>>,
-    /// The audit trail; None when access control is off.
-    pub audit: Option<Rc<crate::auth::audit::Auditor>>,
+impl Service for ShardState {
+    async fn serve(&self, req: Request<RequestBody>, peer: Option<SocketAddr>) -> ApiResult {
+        let path = req.uri().path().to_owned();
+        let method = req.method().clone();
+        let endpoint = match router::route(&method, &path) {
+            Ok(endpoint) => endpoint,
+            Err(RouteError::NotFound) => {
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    ErrorCode::Unsupported,
+                    format!("no endpoint at {path}"),
+                ))
+            }
+            Err(RouteError::MethodNotAllowed { allowed }) => {
+                return Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    ErrorCode::Unsupported,
+                    format!("{method} is not supported on {path}"),
+                )
+                .with_header(header::ALLOW, HeaderValue::from_static(allowed)))
+            }
+        };
+        let who = std::cell::RefCell::new(None);
+        let result = dispatch(self, req, endpoint, &who).await;
+        if let Some(audit) = &self.audit {
+            let status = match &result {
+                Ok(response) => response.status(),
+                Err(error) => error.status,
+            };
+            audit.record(&method, &endpoint, &path, who.into_inner(), peer, status);
+        }
+        result
+    }
 }
 
-/// Routes and runs one request. `who` receives the caller's account name once known (for the
-/// audit log).
-pub async fn dispatch(
-    ctx: &ShardContext,
+/// Runs one routed request. `who` receives the caller's account name once known (for the
+/// audit trail).
+async fn dispatch(
+    ctx: &ShardState,
     req: Request<RequestBody>,
+    endpoint: Endpoint<'_>,
     who: &std::cell::RefCell<Option<String>>,
 ) -> ApiResult {
-    let path = req.uri().path().to_owned();
-    let method = req.method().clone();
-    if path == "/token" && (method == Method::GET || method == Method::HEAD) {
-        return crate::auth::token_endpoint(ctx, &req, who).await;
+    if endpoint == Endpoint::Token {
+        return crate::auth::token_endpoint(ctx.auth.as_deref(), &req, who).await;
     }
-    if let Some(rest) = path.strip_prefix("/api/v1/") {
-        if !rest.starts_with("admin/") {
-            let identity = match &ctx.auth {
-                None => Identity::Open,
-                Some(auth) => auth.identify(&req).await?,
-            };
-            *who.borrow_mut() = identity.account().map(str::to_owned);
-            return manage::handle(ctx, req, &identity).await;
-        }
-    }
-    let endpoint = match router::route(&method, &path) {
-        Ok(endpoint) => endpoint,
-        Err(RouteError::NotFound) => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                ErrorCode::Unsupported,
-                format!("no endpoint at {path}"),
-            ))
-        }
-        Err(RouteError::MethodNotAllowed { allowed }) => {
-            return Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                ErrorCode::Unsupported,
-                format!("{method} is not supported here"),
-            )
-            .with_header(header::ALLOW, HeaderValue::from_static(allowed)))
-        }
-    };
     let identity = match &ctx.auth {
         None => Identity::Open,
         Some(auth) => auth.identify(&req).await?,
     };
     *who.borrow_mut() = identity.account().map(str::to_owned);
+    if let Endpoint::Manage(route) = endpoint {
+        return manage::handle(ctx, req, &identity, route).await;
+    }
     authorize(ctx, &req, &identity, &endpoint)?;
+    let method = req.method().clone();
     let deleting = method == Method::DELETE && !matches!(endpoint, Endpoint::Upload { .. });
     if deleting && !ctx.config.registry.delete_enabled {
         return Err(ApiError::new(
@@ -92,22 +92,23 @@ pub async fn dispatch(
         ));
     }
     match endpoint {
+        Endpoint::Token | Endpoint::Manage(_) => unreachable!("answered above"),
         Endpoint::AdminStats => admin::stats(ctx).await,
         Endpoint::AdminGc => match method {
             Method::POST => admin::run_gc(ctx, &req).await,
-            _ => admin::last_report(ctx, berth_engine::maintenance::GC_REPORT),
+            _ => admin::last_gc(ctx),
         },
         Endpoint::AdminScrub => match method {
             Method::POST => admin::run_scrub(ctx).await,
-            _ => admin::last_report(ctx, berth_engine::maintenance::SCRUB_REPORT),
+            _ => admin::last_scrub(ctx),
         },
+        Endpoint::AdminExpire => admin::run_expiry(ctx).await,
         Endpoint::Base => Ok(json_response(StatusCode::OK, b"{}".to_vec())),
         Endpoint::Catalog => {
             listings::catalog(ctx, &req, |name| match (&ctx.auth, RepoName::parse(name)) {
                 (None, _) => true,
                 (Some(auth), Ok(repo)) => {
-                    let ns = berth_engine::registry::namespace_of(&repo).to_owned();
-                    auth.allows(&identity, Operation::Pull, Some(&repo), &ns)
+                    auth.allows(&identity, Operation::Pull, Some(&repo), repo.namespace())
                 }
                 (Some(_), Err(_)) => false,
             })
@@ -151,7 +152,7 @@ pub async fn dispatch(
 
 /// Whether the caller may pull the source of a mount (`?from=`); a mount needs it besides
 /// push on the target. Without it the request is served as a plain upload start.
-fn may_mount(ctx: &ShardContext, req: &Request<RequestBody>, identity: &Identity) -> bool {
+fn may_mount(ctx: &ShardState, req: &Request<RequestBody>, identity: &Identity) -> bool {
     let Some(auth) = &ctx.auth else {
         return true;
     };
@@ -159,14 +160,13 @@ fn may_mount(ctx: &ShardContext, req: &Request<RequestBody>, identity: &Identity
     let Some(from) = query_value(&pairs, "from").and_then(|f| RepoName::parse(f).ok()) else {
         return true;
     };
-    let namespace = berth_engine::registry::namespace_of(&from).to_owned();
-    auth.allows(identity, Operation::Pull, Some(&from), &namespace)
+    auth.allows(identity, Operation::Pull, Some(&from), from.namespace())
 }
 
 /// Checks the request's identity against the operation its endpoint performs
 /// (docs/access.md has the table).
 fn authorize(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: &Request<RequestBody>,
     identity: &Identity,
     endpoint: &Endpoint<'_>,
@@ -184,7 +184,9 @@ fn authorize(
         }
         // Filtered per repository by the handler.
         Endpoint::Catalog => return Ok(()),
-        Endpoint::AdminStats | Endpoint::AdminGc | Endpoint::AdminScrub => {
+        // Answered before authorisation.
+        Endpoint::Token | Endpoint::Manage(_) => return Ok(()),
+        Endpoint::AdminStats | Endpoint::AdminGc | Endpoint::AdminScrub | Endpoint::AdminExpire => {
             return match identity {
                 Identity::Anonymous => Err(auth.unauthorized(req, None, "authentication required")),
                 Identity::Account { policies, .. } if policies.allows(ADMIN_ACTION, "*") => Ok(()),
@@ -206,20 +208,11 @@ fn authorize(
         Endpoint::Tags { name } | Endpoint::Referrers { name, .. } => (Operation::Pull, *name),
     };
     let repo = repo(name)?;
-    let namespace = berth_engine::registry::namespace_of(&repo).to_owned();
-    auth.require(req, identity, operation, Some(&repo), &namespace)?;
-    if operation == Operation::Push && !ctx.registry.repo_exists(&repo)? {
+    auth.require(req, identity, operation, Some(&repo), repo.namespace())?;
+    if operation == Operation::Push {
         // Refuse before the client uploads gigabytes into a repository that cannot exist;
         // the writer job checks again when the push commits.
-        let ns = ctx.registry.namespace(&namespace)?;
-        if !ns.auto_create_repo {
-            return Err(
-                berth_engine::registry::RegistryError::RepositoryNotCreatable {
-                    repo: repo.clone(),
-                }
-                .into(),
-            );
-        }
+        ctx.registry.admit_push(&repo)?;
     }
     Ok(())
 }
@@ -227,7 +220,7 @@ fn authorize(
 /// Refuses unless `identity` may perform `operation` (always allowed with access control off).
 /// For the management API's handlers.
 pub(crate) fn permit(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: &Request<RequestBody>,
     identity: &Identity,
     operation: Operation,
@@ -262,40 +255,4 @@ pub(crate) fn parse_digest(text: &str) -> Result<Digest, ApiError> {
             e.to_string(),
         )
     })
-}
-
-/// The request's query pairs, percent-decoded.
-pub(crate) fn query(req: &Request<RequestBody>) -> Vec<(String, String)> {
-    req.uri()
-        .query()
-        .map(|q| {
-            form_urlencoded::parse(q.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub(crate) fn query_value<'q>(pairs: &'q [(String, String)], key: &str) -> Option<&'q str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
-}
-
-pub(crate) fn header_str(req: &Request<RequestBody>, name: header::HeaderName) -> Option<&str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
-}
-
-pub(crate) fn empty_response(status: StatusCode) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::empty());
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
-    response
-}
-
-pub(crate) fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
-    HeaderValue::from_str(text).map_err(|e| ApiError::internal("building a header", &e))
 }

@@ -4,17 +4,18 @@
 
 use berth_engine::oci::upload_protocol::check_chunk;
 use berth_engine::oci::{Digest, RepoName};
-use berth_engine::upload::{Appender, UploadId};
+use berth_engine::{Appender, UploadId};
 use http::{header, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 
 use super::{
     empty_response, header_str, header_value, parse_digest, query, query_value, repo, ApiResult,
-    ShardContext,
+    ShardState,
 };
 use crate::http::body::RequestBody;
 use crate::http::error::{upload_range, ApiError, ErrorCode};
 use crate::http::range::parse_content_range;
+use crate::http::router;
 
 pub fn upload_id(text: &str) -> Result<UploadId, ApiError> {
     UploadId::parse(text).ok_or_else(|| {
@@ -29,7 +30,7 @@ pub fn upload_id(text: &str) -> Result<UploadId, ApiError> {
 /// `may_mount` is false when the caller may not pull the mount's source repository: the
 /// request then gets a plain upload session, as for a blob the source lacks.
 pub async fn start(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: Request<RequestBody>,
     name: &RepoName,
     may_mount: bool,
@@ -50,7 +51,7 @@ pub async fn start(
     if let Some(digest) = query_value(&pairs, "digest") {
         let digest = parse_digest(digest)?;
         let declared = declared_length(&req)?;
-        let mut appender = ctx.registry.uploads().oneshot(name).await?;
+        let mut appender = ctx.uploads.oneshot(name).await?;
         let received = stream_body(&mut appender, req.into_body()).await;
         let received = match received {
             Ok(n) => n,
@@ -68,20 +69,19 @@ pub async fn start(
         appender.finish(&digest).await?;
         return blob_created(name, &digest);
     }
-    let status = ctx.registry.uploads().start(name).await?;
+    let status = ctx.uploads.start(name).await?;
     upload_accepted(StatusCode::ACCEPTED, name, &status.id, status.offset)
 }
 
 pub async fn patch(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: Request<RequestBody>,
     name: &RepoName,
     id: &UploadId,
 ) -> ApiResult {
     let chunk = chunk_range(&req)?;
     let mut appender = ctx
-        .registry
-        .uploads()
+        .uploads
         .append(name, id, chunk.map(|(start, _)| start))
         .await?;
     match stream_body(&mut appender, req.into_body()).await {
@@ -115,7 +115,7 @@ pub async fn patch(
 }
 
 pub async fn put(
-    ctx: &ShardContext,
+    ctx: &ShardState,
     req: Request<RequestBody>,
     name: &RepoName,
     id: &UploadId,
@@ -132,8 +132,7 @@ pub async fn put(
     let chunk = chunk_range(&req)?;
     let declared = declared_length(&req)?;
     let mut appender = ctx
-        .registry
-        .uploads()
+        .uploads
         .append(name, id, chunk.map(|(start, _)| start))
         .await?;
     let received = match stream_body(&mut appender, req.into_body()).await {
@@ -158,13 +157,13 @@ pub async fn put(
     blob_created(name, &digest)
 }
 
-pub fn status(ctx: &ShardContext, name: &RepoName, id: &UploadId) -> ApiResult {
-    let status = ctx.registry.uploads().status(name, id)?;
+pub fn status(ctx: &ShardState, name: &RepoName, id: &UploadId) -> ApiResult {
+    let status = ctx.uploads.status(name, id)?;
     upload_accepted(StatusCode::NO_CONTENT, name, id, status.offset)
 }
 
-pub async fn cancel(ctx: &ShardContext, name: &RepoName, id: &UploadId) -> ApiResult {
-    ctx.registry.uploads().cancel(name, id).await?;
+pub async fn cancel(ctx: &ShardState, name: &RepoName, id: &UploadId) -> ApiResult {
+    ctx.uploads.cancel(name, id).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
 }
 
@@ -234,7 +233,7 @@ fn blob_created(name: &RepoName, digest: &Digest) -> ApiResult {
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,
-        header_value(&format!("/v2/{name}/blobs/{digest}"))?,
+        header_value(&router::blob_path(name.as_str(), digest.as_str()))?,
     );
     headers.insert("docker-content-digest", header_value(digest.as_str())?);
     Ok(response)
@@ -250,7 +249,7 @@ fn upload_accepted(
     let headers = response.headers_mut();
     headers.insert(
         header::LOCATION,
-        header_value(&format!("/v2/{name}/blobs/uploads/{id}"))?,
+        header_value(&router::upload_path(name.as_str(), id.as_str()))?,
     );
     headers.insert(header::RANGE, upload_range(offset));
     headers.insert("docker-upload-uuid", header_value(id.as_str())?);

@@ -13,8 +13,10 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
-use berth_engine::accounts::{Accounts, AuditRecord};
+use berth_engine::{Accounts, AuditRecord, Clock};
 use http::{Method, StatusCode};
+
+use crate::http::router::Endpoint;
 
 const FLUSH_INTERVAL: Duration = Duration::from_millis(500);
 const BATCH_MAX: usize = 512;
@@ -22,15 +24,17 @@ const BUFFER_MAX: usize = 50_000;
 
 pub struct Auditor {
     accounts: Accounts,
+    clock: std::sync::Arc<dyn Clock>,
     buffer: RefCell<Vec<AuditRecord>>,
     dropped: Cell<u64>,
 }
 
 impl Auditor {
     /// Starts the shard's flusher task; call on the shard's executor.
-    pub fn start(accounts: Accounts) -> Rc<Auditor> {
+    pub fn start(accounts: Accounts, clock: std::sync::Arc<dyn Clock>) -> Rc<Auditor> {
         let auditor = Rc::new(Auditor {
             accounts,
+            clock,
             buffer: RefCell::default(),
             dropped: Cell::new(0),
         });
@@ -49,12 +53,13 @@ impl Auditor {
     pub fn record(
         &self,
         method: &Method,
+        endpoint: &Endpoint<'_>,
         path: &str,
         account: Option<String>,
         peer: Option<SocketAddr>,
         status: StatusCode,
     ) {
-        let Some((operation, repository, reference)) = auditable(method, path) else {
+        let Some((operation, repository, reference)) = auditable(method, endpoint, path) else {
             return;
         };
         let result = match status.as_u16() {
@@ -63,7 +68,7 @@ impl Auditor {
             code => format!("error {code}"),
         };
         let record = AuditRecord {
-            at_ms: crate::auth::now_ms(),
+            at_ms: self.clock.now_ms(),
             account,
             source: peer.map(|p| p.ip().to_string()).unwrap_or_default(),
             operation,
@@ -102,39 +107,32 @@ impl Auditor {
     }
 }
 
-/// (operation, repository, reference) of the requests the trail keeps.
-fn auditable(method: &Method, path: &str) -> Option<(String, Option<String>, Option<String>)> {
-    if path == "/token" {
-        return Some(("login".into(), None, None));
-    }
-    if let Some(rest) = path.strip_prefix("/api/v1/") {
-        if *method == Method::GET || *method == Method::HEAD || rest.starts_with("admin/") {
-            return None;
+/// (operation, repository, reference) of the requests the trail keeps, from the route table's
+/// endpoint; `path` is the request's own path, kept as it was asked for management calls.
+fn auditable(
+    method: &Method,
+    endpoint: &Endpoint<'_>,
+    path: &str,
+) -> Option<(String, Option<String>, Option<String>)> {
+    match *endpoint {
+        Endpoint::Token => Some(("login".into(), None, None)),
+        Endpoint::Manage(_) if *method != Method::GET && *method != Method::HEAD => {
+            Some((format!("api {method} {path}"), None, None))
         }
-        return Some((format!("api {method} /api/v1/{rest}"), None, None));
-    }
-    let rest = path.strip_prefix("/v2/")?;
-    let split = |kind: &str| {
-        rest.rsplit_once(kind)
-            .map(|(name, reference)| (name.to_owned(), reference.to_owned()))
-    };
-    if let Some((name, reference)) = split("/manifests/") {
-        let operation = match *method {
-            Method::GET => "pull",
-            Method::PUT => "push",
-            Method::DELETE => "delete",
-            _ => return None,
-        };
-        return Some((operation.into(), Some(name), Some(reference)));
-    }
-    if *method == Method::DELETE {
-        if let Some((name, digest)) = split("/blobs/") {
-            if !name.ends_with("/blobs/uploads") && !digest.contains('/') {
-                return Some(("delete".into(), Some(name), Some(digest)));
-            }
+        Endpoint::Manifest { name, reference } => {
+            let operation = match *method {
+                Method::GET => "pull",
+                Method::PUT => "push",
+                Method::DELETE => "delete",
+                _ => return None,
+            };
+            Some((operation.into(), Some(name.into()), Some(reference.into())))
         }
+        Endpoint::Blob { name, digest } if *method == Method::DELETE => {
+            Some(("delete".into(), Some(name.into()), Some(digest.into())))
+        }
+        _ => None,
     }
-    None
 }
 
 #[cfg(test)]
@@ -143,7 +141,11 @@ mod tests {
 
     #[test]
     fn the_trail_keeps_pushes_pulls_deletes_logins_and_changes() {
-        let m = |method: Method, path: &str| auditable(&method, path).map(|(op, ..)| op);
+        let kept = |method: Method, path: &str| {
+            let endpoint = crate::http::router::route(&method, path).expect("a route");
+            auditable(&method, &endpoint, path)
+        };
+        let m = |method: Method, path: &str| kept(method, path).map(|(op, ..)| op);
         assert_eq!(
             m(Method::GET, "/v2/ns/app/manifests/v1").as_deref(),
             Some("pull")
@@ -171,7 +173,7 @@ mod tests {
         assert_eq!(m(Method::PATCH, "/v2/ns/app/blobs/uploads/x"), None);
         assert_eq!(m(Method::GET, "/api/v1/namespaces"), None);
         let (_, repo, reference) =
-            auditable(&Method::GET, "/v2/a/b/c/manifests/sha256:00").expect("kept");
+            kept(Method::GET, "/v2/a/b/c/manifests/sha256:00").expect("kept");
         assert_eq!(
             (repo.as_deref(), reference.as_deref()),
             (Some("a/b/c"), Some("sha256:00"))

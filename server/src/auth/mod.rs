@@ -27,18 +27,16 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
+use base64::Engine as _;
 use berth_engine::access::{Operation, PolicySet, Resource, Scope};
-use berth_engine::accounts::{Accounts, Principal};
-use berth_engine::meta::schema::Visibility;
 use berth_engine::oci::RepoName;
-use berth_engine::registry::{namespace_of, Registry};
+use berth_engine::{AccountError, Accounts, Principal, Registry, Visibility};
 use http::{header, HeaderValue, Request, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::AuthConfig;
-use crate::http::body::RequestBody;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::{router, RequestBody};
 
 pub use token::{token_endpoint, Access};
 
@@ -180,7 +178,7 @@ impl Auth {
         let accounts = self.accounts.clone();
         let (name, password) = (name.to_owned(), password.to_owned());
         let verified = glommio::executor()
-            .spawn_blocking(move || -> Result<_, berth_engine::accounts::AccountError> {
+            .spawn_blocking(move || -> Result<_, AccountError> {
                 match accounts.authenticate(&name, &password)? {
                     None => Ok(None),
                     Some(principal) => {
@@ -246,7 +244,7 @@ impl Auth {
             (Scope::Instance, _) => Resource::any(),
             (Scope::Namespace, _) => Resource::namespace(region, account, namespace),
             (Scope::Repository, Some(repo)) => {
-                let ns = namespace_of(repo);
+                let ns = repo.namespace();
                 let rest = repo.as_str()[ns.len()..].trim_start_matches('/');
                 Resource::repository(region, account, ns, rest)
             }
@@ -354,8 +352,8 @@ impl Auth {
         detail: &str,
     ) -> ApiError {
         let mut challenge = format!(
-            "Bearer realm=\"{}/token\",service=\"{}\"",
-            self.base_url(req),
+            "Bearer realm=\"{}\",service=\"{}\"",
+            router::token_realm(&self.base_url(req)),
             self.config.service
         );
         if let Some(scope) = scope {

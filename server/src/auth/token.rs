@@ -9,16 +9,15 @@ use std::rc::Rc;
 
 use berth_engine::access::Operation;
 use berth_engine::oci::RepoName;
-use berth_engine::registry::namespace_of;
 use http::{Request, StatusCode};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::Auth;
 use super::{decode_basic, now_ms, strip_scheme, Identity};
-use crate::api::{json_response, ApiResult, ShardContext};
-use crate::http::body::RequestBody;
 use crate::http::error::{ApiError, ErrorCode};
+use crate::http::{json_response, query, RequestBody, ResponseBody};
 
 const ISSUER: &str = "berth";
 /// Scopes one token request may ask for.
@@ -116,11 +115,11 @@ impl Keys {
 /// `GET /token`.
 /// `who` receives the account asking (for the audit trail), also when its login fails.
 pub async fn token_endpoint(
-    ctx: &ShardContext,
+    auth: Option<&Auth>,
     req: &Request<RequestBody>,
     who: &std::cell::RefCell<Option<String>>,
-) -> ApiResult {
-    let Some(auth) = ctx.auth.as_ref() else {
+) -> Result<http::Response<ResponseBody>, ApiError> {
+    let Some(auth) = auth else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             ErrorCode::Unsupported,
@@ -151,7 +150,7 @@ pub async fn token_endpoint(
         },
     };
     *who.borrow_mut() = identity.account().map(str::to_owned);
-    let pairs = crate::api::query(req);
+    let pairs = query(req);
     let requested: Vec<&str> = pairs
         .iter()
         .filter(|(k, _)| k == "scope")
@@ -196,7 +195,7 @@ fn grant(auth: &super::Auth, identity: &Identity, scope: &str) -> Option<Access>
         return None;
     }
     let repo = RepoName::parse(name).ok()?;
-    let namespace = namespace_of(&repo).to_owned();
+    let namespace = repo.namespace().to_owned();
     let mut granted: Vec<String> = Vec::new();
     for action in actions.split(',') {
         let operations: &[(Operation, &str)] = match action {

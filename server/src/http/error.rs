@@ -7,7 +7,7 @@
 //! Engine errors become API errors through one exhaustive `match` ([`From<RegistryError>`]).
 //! A 500 logs its details here and returns a generic body.
 
-use berth_engine::registry::RegistryError;
+use berth_engine::RegistryError;
 use http::{HeaderName, HeaderValue, StatusCode};
 use serde_json::json;
 

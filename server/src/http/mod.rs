@@ -1,8 +1,14 @@
-//! HTTP on a shard: serving one connection with hyper, the per-request wrapper (common
-//! headers, error bodies, access log, in-flight accounting), and the pieces it is built from.
+//! HTTP on a shard, the bottom layer of the server: serving one connection with hyper, the
+//! per-request wrapper (common headers, error bodies, access log, in-flight accounting), the
+//! route table, and the pieces they are built from.
+//!
+//! ```text
+//!  shard.rs ──▶ api (Service) ──▶ auth ──▶ http      each layer uses only those below it;
+//!                                                    http calls up only through `Service`
+//! ```
 //!
 //! **Architecture Invariant:** only [`error`] knows the OCI error JSON; handlers return
-//! `ApiError` values and never build error bodies themselves.
+//! `ApiError` values and never build error bodies themselves. Only [`router`] names routes.
 
 pub mod body;
 pub mod error;
@@ -15,12 +21,35 @@ use std::convert::Infallible;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use http::{header, HeaderValue, Request, Response};
+use std::future::Future;
+use std::net::SocketAddr;
+
+use http::{header, HeaderValue, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
-use crate::api::{self, ShardContext};
-use body::ResponseBody;
+pub use body::{json_response, RequestBody, ResponseBody};
 use error::ApiError;
+
+/// What answers requests: the layer above HTTP. One per shard; never crosses threads.
+pub trait Service: 'static {
+    /// Serves one request. An error becomes an OCI error body here, after any unread request
+    /// body is drained.
+    fn serve(
+        &self,
+        req: Request<RequestBody>,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<Response<ResponseBody>, ApiError>>;
+}
+
+/// How connections are served; from the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionSettings {
+    pub header_read_timeout_ms: u64,
+    pub header_bytes_max: usize,
+    /// One log line per request.
+    pub access_log: bool,
+    pub shard: usize,
+}
 
 /// Requests being served on this shard, so shutdown can wait for them.
 #[derive(Clone, Default)]
@@ -46,8 +75,9 @@ impl Drop for InFlightGuard {
 }
 
 /// Serves one accepted connection until the client closes it or it fails.
-pub async fn serve_connection(
-    ctx: Rc<ShardContext>,
+pub async fn serve_connection<S: Service>(
+    service: Rc<S>,
+    settings: ConnectionSettings,
     in_flight: InFlight,
     stream: glommio::net::TcpStream,
 ) {
@@ -55,42 +85,41 @@ pub async fn serve_connection(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(io::HyperTimer)
-        .header_read_timeout(Duration::from_millis(
-            ctx.config.server.header_read_timeout_ms,
-        ))
-        .max_buf_size(ctx.config.server.header_bytes_max.max(8192))
+        .header_read_timeout(Duration::from_millis(settings.header_read_timeout_ms))
+        .max_buf_size(settings.header_bytes_max.max(8192))
         .keep_alive(true);
-    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
-        let ctx = ctx.clone();
+    let hyper_service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let service = service.clone();
         let guard = in_flight.enter();
         async move {
-            let response = handle(&ctx, req, peer).await;
+            let response = handle(&*service, settings, req, peer).await;
             // The request counts as in flight until its body is fully sent (or dropped), so
             // shutdown also drains blob downloads.
             Ok::<_, Infallible>(response.map(|body| body::Tracked::new(body, guard)))
         }
     });
     if let Err(e) = builder
-        .serve_connection(io::HyperIo::new(stream), service)
+        .serve_connection(io::HyperIo::new(stream), hyper_service)
         .await
     {
         tracing::debug!(?peer, error = %e, "connection ended with an error");
     }
 }
 
-/// One request: dispatch, turn errors into OCI error bodies, add the common headers, log.
-async fn handle(
-    ctx: &ShardContext,
+/// One request: serve, turn errors into OCI error bodies, add the common headers, log.
+async fn handle<S: Service>(
+    service: &S,
+    settings: ConnectionSettings,
     req: Request<Incoming>,
-    peer: Option<std::net::SocketAddr>,
+    peer: Option<SocketAddr>,
 ) -> Response<ResponseBody> {
     let started = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let access_log = settings
+        .access_log
+        .then(|| (req.method().clone(), req.uri().path().to_owned()));
     let (parts, body) = req.into_parts();
     let (body, unread) = body::RequestBody::new(body);
-    let who = std::cell::RefCell::new(None);
-    let mut response = match api::dispatch(ctx, Request::from_parts(parts, body), &who).await {
+    let mut response = match service.serve(Request::from_parts(parts, body), peer).await {
         Ok(response) => response,
         Err(error) => {
             unread.drain().await;
@@ -101,10 +130,7 @@ async fn handle(
         "docker-distribution-api-version",
         HeaderValue::from_static("registry/2.0"),
     );
-    if let Some(audit) = &ctx.audit {
-        audit.record(&method, &path, who.into_inner(), peer, response.status());
-    }
-    if ctx.config.log.access_log {
+    if let Some((method, path)) = access_log {
         let bytes = response
             .headers()
             .get(header::CONTENT_LENGTH)
@@ -118,7 +144,7 @@ async fn handle(
             status = response.status().as_u16(),
             bytes,
             duration_us = started.elapsed().as_micros() as u64,
-            shard = ctx.shard,
+            shard = settings.shard,
         );
     }
     response
@@ -131,4 +157,40 @@ fn error_response(error: ApiError) -> Response<ResponseBody> {
         headers.insert(name, value);
     }
     response
+}
+
+/// The request's query pairs, percent-decoded.
+pub fn query(req: &Request<RequestBody>) -> Vec<(String, String)> {
+    req.uri()
+        .query()
+        .map(|q| {
+            form_urlencoded::parse(q.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn query_value<'q>(pairs: &'q [(String, String)], key: &str) -> Option<&'q str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+pub fn header_str(req: &Request<RequestBody>, name: header::HeaderName) -> Option<&str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+pub fn empty_response(status: StatusCode) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(0));
+    response
+}
+
+pub fn header_value(text: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(text).map_err(|e| ApiError::internal("building a header", &e))
 }

@@ -1,4 +1,6 @@
-//! The one route table: method + path → endpoint, with path parts still unvalidated.
+//! The one route table: method + path → endpoint, with path parts still unvalidated, for every
+//! path the daemon answers (`/v2`, `/token`, `/api/v1`), and the builders of every path it
+//! hands out (`Location`, `Link`, the token realm). No other file names a route.
 //!
 //! Repository names contain slashes, so routes are recognised from the end of the path, most
 //! specific first, the way the distribution spec's endpoint table reads:
@@ -21,17 +23,46 @@
 //!         DELETE       /v2/<name>/blobs/uploads/<reference>
 //!         GET          /v2/_catalog?n=<integer>&last=<name>
 //!
+//! token service:
+//!         GET/HEAD     /token?service=&scope=
+//!
 //! operators (docs/api.md):
 //!         GET          /api/v1/admin/stats
 //!         GET/POST     /api/v1/admin/gc[?dry_run=true]
 //!         GET/POST     /api/v1/admin/scrub
+//!         POST         /api/v1/admin/expire
+//!
+//! management API (docs/openapi.json):
+//! /api/v1/openapi.json                                   GET
+//! /api/v1/namespaces                                     GET POST
+//! /api/v1/namespaces/<ns>                                GET PATCH DELETE[?force=true]
+//! /api/v1/repositories[?namespace=<ns>]                  GET POST
+//! /api/v1/repositories/<repo>                            GET PATCH DELETE
+//! /api/v1/repositories/<repo>/tags[?n=&last=]            GET
+//! /api/v1/repositories/<repo>/tags/<tag>                 DELETE
+//! /api/v1/repositories/<repo>/manifests/<reference>      GET
+//! /api/v1/repositories/<repo>/layers/<reference>         GET
+//! /api/v1/tokens                                         POST
+//! /api/v1/users                                          GET POST
+//! /api/v1/users/<name>                                   DELETE
+//! /api/v1/users/<name>/password                          PUT
+//! /api/v1/users/<name>/policies/<policy>                 PUT DELETE
+//! /api/v1/policies                                       GET POST
+//! /api/v1/policies/<name>                                PUT DELETE
+//! /api/v1/audit[?since_ms=&until_ms=&account=&...]       GET
 //! ```
+//!
+//! A management repository path is recognised from its end too: a last segment `tags`, or a
+//! second-to-last `tags`, `manifests` or `layers`, addresses that sub-resource of everything
+//! before it.
+//!
+//! Must not: depend on anything but `http::Method` (the fuzz target compiles this file alone).
 
 use http::Method;
 
 /// What a request addresses. Names, references and digests are raw text here; handlers parse
 /// them so that each gets its own spec error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint<'p> {
     Base,
     Catalog,
@@ -41,9 +72,34 @@ pub enum Endpoint<'p> {
     Upload { name: &'p str, id: &'p str },
     Tags { name: &'p str },
     Referrers { name: &'p str, digest: &'p str },
+    Token,
     AdminStats,
     AdminGc,
     AdminScrub,
+    AdminExpire,
+    Manage(Manage<'p>),
+}
+
+/// A management API resource (under `/api/v1/`, not `admin/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Manage<'p> {
+    OpenApi,
+    Namespaces,
+    Namespace(&'p str),
+    Repositories,
+    Repository(&'p str),
+    Tags(&'p str),
+    Tag(&'p str, &'p str),
+    Manifest(&'p str, &'p str),
+    Layers(&'p str, &'p str),
+    Tokens,
+    Users,
+    User(&'p str),
+    UserPassword(&'p str),
+    UserPolicy(&'p str, &'p str),
+    Policies,
+    Policy(&'p str),
+    Audit,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,19 +110,47 @@ pub enum RouteError {
     MethodNotAllowed { allowed: &'static str },
 }
 
+impl Endpoint<'_> {
+    /// The methods this endpoint answers, as the `Allow` header lists them.
+    pub fn allowed(self) -> &'static str {
+        match self {
+            Endpoint::Base
+            | Endpoint::Catalog
+            | Endpoint::Tags { .. }
+            | Endpoint::Referrers { .. } => "GET, HEAD",
+            Endpoint::Blob { .. } => "GET, HEAD, DELETE",
+            Endpoint::Manifest { .. } => "GET, HEAD, PUT, DELETE",
+            Endpoint::UploadStart { .. } => "POST",
+            Endpoint::Upload { .. } => "GET, PATCH, PUT, DELETE",
+            Endpoint::Token => "GET, HEAD",
+            Endpoint::AdminStats => "GET",
+            Endpoint::AdminGc | Endpoint::AdminScrub => "GET, POST",
+            Endpoint::AdminExpire => "POST",
+            Endpoint::Manage(manage) => manage.allowed(),
+        }
+    }
+}
+
+impl Manage<'_> {
+    fn allowed(self) -> &'static str {
+        match self {
+            Manage::OpenApi | Manage::Tags(_) | Manage::Manifest(..) | Manage::Layers(..) => "GET",
+            Manage::Audit => "GET",
+            Manage::Namespaces | Manage::Repositories | Manage::Users | Manage::Policies => {
+                "GET, POST"
+            }
+            Manage::Namespace(_) | Manage::Repository(_) => "GET, PATCH, DELETE",
+            Manage::Tag(..) | Manage::User(_) => "DELETE",
+            Manage::Tokens => "POST",
+            Manage::UserPassword(_) => "PUT",
+            Manage::UserPolicy(..) | Manage::Policy(_) => "PUT, DELETE",
+        }
+    }
+}
+
 pub fn route<'p>(method: &Method, path: &'p str) -> Result<Endpoint<'p>, RouteError> {
     let endpoint = endpoint(path).ok_or(RouteError::NotFound)?;
-    let allowed: &'static str = match endpoint {
-        Endpoint::Base | Endpoint::Catalog | Endpoint::Tags { .. } | Endpoint::Referrers { .. } => {
-            "GET, HEAD"
-        }
-        Endpoint::Blob { .. } => "GET, HEAD, DELETE",
-        Endpoint::Manifest { .. } => "GET, HEAD, PUT, DELETE",
-        Endpoint::UploadStart { .. } => "POST",
-        Endpoint::Upload { .. } => "GET, PATCH, PUT, DELETE",
-        Endpoint::AdminStats => "GET",
-        Endpoint::AdminGc | Endpoint::AdminScrub => "GET, POST",
-    };
+    let allowed = endpoint.allowed();
     if allowed.split(", ").any(|m| m == method.as_str()) {
         Ok(endpoint)
     } else {
@@ -74,16 +158,28 @@ pub fn route<'p>(method: &Method, path: &'p str) -> Result<Endpoint<'p>, RouteEr
     }
 }
 
+const V2: &str = "/v2";
+const TOKEN: &str = "/token";
+const API: &str = "/api/v1/";
+const ADMIN: &str = "/api/v1/admin/";
+
 fn endpoint(path: &str) -> Option<Endpoint<'_>> {
-    if let Some(admin) = path.strip_prefix("/api/v1/admin/") {
+    if path == TOKEN {
+        return Some(Endpoint::Token);
+    }
+    if let Some(admin) = path.strip_prefix(ADMIN) {
         return match admin {
             "stats" => Some(Endpoint::AdminStats),
             "gc" => Some(Endpoint::AdminGc),
             "scrub" => Some(Endpoint::AdminScrub),
+            "expire" => Some(Endpoint::AdminExpire),
             _ => None,
         };
     }
-    let rest = path.strip_prefix("/v2")?;
+    if let Some(rest) = path.strip_prefix(API) {
+        return manage(rest).map(Endpoint::Manage);
+    }
+    let rest = path.strip_prefix(V2)?;
     if rest.is_empty() || rest == "/" {
         return Some(Endpoint::Base);
     }
@@ -121,8 +217,109 @@ fn endpoint(path: &str) -> Option<Endpoint<'_>> {
     }
 }
 
+/// The management route of `rest`, the path after `/api/v1/` (one trailing `/` ignored).
+fn manage(rest: &str) -> Option<Manage<'_>> {
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let mut segments = rest.split('/');
+    let first = segments.next()?;
+    let second = segments.next();
+    let third = segments.next();
+    let fourth = segments.next();
+    if rest.split('/').any(str::is_empty) {
+        return None;
+    }
+    if first == "repositories" && second.is_some() {
+        return repository(&rest["repositories/".len()..]);
+    }
+    let route = match (first, second, third, fourth, segments.next()) {
+        ("openapi.json", None, ..) => Manage::OpenApi,
+        ("namespaces", None, ..) => Manage::Namespaces,
+        ("namespaces", Some(ns), None, ..) => Manage::Namespace(ns),
+        ("repositories", None, ..) => Manage::Repositories,
+        ("tokens", None, ..) => Manage::Tokens,
+        ("users", None, ..) => Manage::Users,
+        ("users", Some(name), None, ..) => Manage::User(name),
+        ("users", Some(name), Some("password"), None, _) => Manage::UserPassword(name),
+        ("users", Some(name), Some("policies"), Some(policy), None) => {
+            Manage::UserPolicy(name, policy)
+        }
+        ("policies", None, ..) => Manage::Policies,
+        ("policies", Some(name), None, ..) => Manage::Policy(name),
+        ("audit", None, ..) => Manage::Audit,
+        _ => return None,
+    };
+    Some(route)
+}
+
+/// `<repo>`, `<repo>/tags`, `<repo>/tags/<tag>`, `<repo>/manifests/<ref>`,
+/// `<repo>/layers/<ref>`, matched from the end.
+fn repository(path: &str) -> Option<Manage<'_>> {
+    if let Some(repo) = path.strip_suffix("/tags") {
+        return Some(Manage::Tags(repo));
+    }
+    if let Some((head, last)) = path.rsplit_once('/') {
+        if let Some((repo, kind)) = head.rsplit_once('/') {
+            match kind {
+                "tags" => return Some(Manage::Tag(repo, last)),
+                "manifests" => return Some(Manage::Manifest(repo, last)),
+                "layers" => return Some(Manage::Layers(repo, last)),
+                _ => {}
+            }
+        }
+    }
+    Some(Manage::Repository(path))
+}
+
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
+}
+
+// ----- paths the daemon hands out -------------------------------------------------------------
+
+/// `Location` of a stored blob.
+pub fn blob_path(name: &str, digest: &str) -> String {
+    format!("{V2}/{name}/blobs/{digest}")
+}
+
+/// `Location` of a stored manifest.
+pub fn manifest_path(name: &str, reference: &str) -> String {
+    format!("{V2}/{name}/manifests/{reference}")
+}
+
+/// `Location` of an upload session.
+pub fn upload_path(name: &str, id: &str) -> String {
+    format!("{V2}/{name}/blobs/uploads/{id}")
+}
+
+/// The tags list of a repository (its `Link` header leads to the next page of it).
+pub fn tags_list_path(name: &str) -> String {
+    format!("{V2}/{name}/tags/list")
+}
+
+/// The catalog (for its `Link` header).
+pub fn catalog_path() -> String {
+    format!("{V2}/_catalog")
+}
+
+/// The management API's tags of a repository (for its `Link` header).
+pub fn manage_tags_path(repo: &str) -> String {
+    format!("{API}repositories/{repo}/tags")
+}
+
+/// The token realm of the challenge, under `base_url` (`http://host:port`).
+pub fn token_realm(base_url: &str) -> String {
+    format!("{base_url}{TOKEN}")
+}
+
+/// An admin endpoint's path, for the `berth` commands that call a running daemon.
+pub fn admin_path(endpoint: Endpoint<'_>) -> Option<&'static str> {
+    match endpoint {
+        Endpoint::AdminStats => Some("/api/v1/admin/stats"),
+        Endpoint::AdminGc => Some("/api/v1/admin/gc"),
+        Endpoint::AdminScrub => Some("/api/v1/admin/scrub"),
+        Endpoint::AdminExpire => Some("/api/v1/admin/expire"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -140,6 +337,7 @@ mod tests {
         check(Method::GET, "/v2", Ok(Base));
         check(Method::HEAD, "/v2/", Ok(Base));
         check(Method::GET, "/v2/_catalog", Ok(Catalog));
+        check(Method::GET, "/token", Ok(Token));
         check(
             Method::GET,
             "/v2/a/b/c/blobs/sha256:00",
@@ -196,6 +394,11 @@ mod tests {
         check(Method::GET, "/api/v1/admin/scrub", Ok(Endpoint::AdminScrub));
         check(
             Method::POST,
+            "/api/v1/admin/expire",
+            Ok(Endpoint::AdminExpire),
+        );
+        check(
+            Method::POST,
             "/api/v1/admin/stats",
             Err(RouteError::MethodNotAllowed { allowed: "GET" }),
         );
@@ -204,6 +407,98 @@ mod tests {
             "/api/v1/admin/other",
             Err(RouteError::NotFound),
         );
+        for admin in [
+            Endpoint::AdminStats,
+            Endpoint::AdminGc,
+            Endpoint::AdminScrub,
+            Endpoint::AdminExpire,
+        ] {
+            let path = admin_path(admin).expect("an admin path");
+            assert_eq!(endpoint(path), Some(admin), "{path}");
+        }
+    }
+
+    #[test]
+    fn management_routes_are_recognised_from_the_end_of_repository_paths() {
+        use Manage::*;
+        let cases: &[(&str, Option<Manage<'_>>)] = &[
+            ("openapi.json", Some(OpenApi)),
+            ("namespaces", Some(Namespaces)),
+            ("namespaces/", Some(Namespaces)),
+            ("namespaces/ns", Some(Namespace("ns"))),
+            ("namespaces/ns/x", None),
+            ("namespaces//", None),
+            ("repositories", Some(Repositories)),
+            ("repositories/ns/app", Some(Repository("ns/app"))),
+            ("repositories/ns/team/app", Some(Repository("ns/team/app"))),
+            ("repositories/ns/app/tags", Some(Tags("ns/app"))),
+            ("repositories/ns/app/tags/v1", Some(Tag("ns/app", "v1"))),
+            ("repositories/ns/tags/tags", Some(Tags("ns/tags"))),
+            (
+                "repositories/ns/a/b/manifests/sha256:ab",
+                Some(Manifest("ns/a/b", "sha256:ab")),
+            ),
+            (
+                "repositories/ns/app/layers/v1",
+                Some(Layers("ns/app", "v1")),
+            ),
+            ("repositories//x", None),
+            ("users/alice/policies/p", Some(UserPolicy("alice", "p"))),
+            ("users/alice/policies/p/q", None),
+            ("users/alice/password", Some(UserPassword("alice"))),
+            ("users/alice/password/x", None),
+            ("tokens", Some(Tokens)),
+            ("policies/p", Some(Policy("p"))),
+            ("audit", Some(Audit)),
+            ("nothing", None),
+            ("", None),
+        ];
+        for (rest, expected) in cases {
+            let path = format!("{API}{rest}");
+            assert_eq!(endpoint(&path), expected.map(Endpoint::Manage), "{path}");
+        }
+        check(
+            Method::PATCH,
+            "/api/v1/users",
+            Err(RouteError::MethodNotAllowed {
+                allowed: "GET, POST",
+            }),
+        );
+    }
+
+    #[test]
+    fn handed_out_paths_route_back_to_their_endpoints() {
+        assert_eq!(
+            endpoint(&blob_path("ns/app", "sha256:ab")),
+            Some(Endpoint::Blob {
+                name: "ns/app",
+                digest: "sha256:ab"
+            })
+        );
+        assert_eq!(
+            endpoint(&manifest_path("ns/app", "v1")),
+            Some(Endpoint::Manifest {
+                name: "ns/app",
+                reference: "v1"
+            })
+        );
+        assert_eq!(
+            endpoint(&upload_path("ns/app", "u1")),
+            Some(Endpoint::Upload {
+                name: "ns/app",
+                id: "u1"
+            })
+        );
+        assert_eq!(
+            endpoint(&tags_list_path("ns/app")),
+            Some(Endpoint::Tags { name: "ns/app" })
+        );
+        assert_eq!(endpoint(&catalog_path()), Some(Endpoint::Catalog));
+        assert_eq!(
+            endpoint(&manage_tags_path("ns/app")),
+            Some(Endpoint::Manage(Manage::Tags("ns/app")))
+        );
+        assert_eq!(token_realm("http://h:1"), "http://h:1/token");
     }
 
     #[test]
@@ -232,6 +527,7 @@ mod tests {
         check(Method::GET, "/v2/app/blobs/", Err(RouteError::NotFound));
         check(Method::GET, "/v2//manifests/x", Err(RouteError::NotFound));
         check(Method::GET, "/v2/app/other/x", Err(RouteError::NotFound));
+        check(Method::GET, "/tokens", Err(RouteError::NotFound));
         check(
             Method::POST,
             "/v2/app/manifests/x",

@@ -6,14 +6,13 @@
 //! store; they are never logged or answered.
 
 use berth_engine::access::Operation;
-use berth_engine::accounts::{
-    AccountName, Accounts, AuditFilter, PolicyInfo, PolicyName, UserInfo,
-};
+use berth_engine::{AccountError, AccountName, Accounts, AuditFilter, PolicyInfo, PolicyName};
 use http::StatusCode;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{access_control_off, account_error, bad_request, json, Call};
+use crate::api::wire;
 use crate::api::{empty_response, query_value, ApiResult};
 use crate::auth::Identity;
 use crate::http::error::{ApiError, ErrorCode};
@@ -44,14 +43,6 @@ struct CreatePolicy {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UpdatePolicy {
-    document: Value,
-}
-
-/// A policy as answered: the document as JSON rather than as the text it is stored as.
-#[derive(Serialize)]
-struct PolicyView {
-    name: String,
-    builtin: bool,
     document: Value,
 }
 
@@ -99,7 +90,12 @@ pub(super) async fn issue_token(call: Call<'_>) -> ApiResult {
 
 pub(super) fn list_users(call: Call<'_>) -> ApiResult {
     let accounts = call.accounts(Operation::ListUsers)?;
-    let users: Vec<UserInfo> = accounts.list_users().map_err(account_error)?;
+    let users: Vec<wire::User> = accounts
+        .list_users()
+        .map_err(account_error)?
+        .into_iter()
+        .map(wire::User::from)
+        .collect();
     json(StatusCode::OK, &json!({ "users": users }))
 }
 
@@ -160,13 +156,14 @@ pub(super) async fn detach(call: Call<'_>, name: &str, policy: &str) -> ApiResul
     json(StatusCode::OK, &user(&accounts, &name)?)
 }
 
-fn user(accounts: &Accounts, name: &AccountName) -> Result<UserInfo, ApiError> {
-    accounts.user(name).map_err(account_error)?.ok_or_else(|| {
+fn user(accounts: &Accounts, name: &AccountName) -> Result<wire::User, ApiError> {
+    let user = accounts.user(name).map_err(account_error)?.ok_or_else(|| {
         // Deleted by another request since this one wrote it.
-        account_error(berth_engine::accounts::AccountError::AccountUnknown {
+        account_error(AccountError::AccountUnknown {
             account: name.clone(),
         })
-    })
+    })?;
+    Ok(wire::User::from(user))
 }
 
 pub(super) fn list_policies(call: Call<'_>) -> ApiResult {
@@ -228,7 +225,7 @@ fn document_text(document: Value) -> Result<String, ApiError> {
     }
 }
 
-fn stored_policy(name: &PolicyName, text: String) -> Result<PolicyView, ApiError> {
+fn stored_policy(name: &PolicyName, text: String) -> Result<wire::Policy, ApiError> {
     policy_view(PolicyInfo {
         name: name.clone(),
         builtin: false,
@@ -236,11 +233,11 @@ fn stored_policy(name: &PolicyName, text: String) -> Result<PolicyView, ApiError
     })
 }
 
-fn policy_view(info: PolicyInfo) -> Result<PolicyView, ApiError> {
+fn policy_view(info: PolicyInfo) -> Result<wire::Policy, ApiError> {
     // Every stored document parsed when it was written.
     let document = serde_json::from_str(&info.document)
         .map_err(|e| ApiError::internal("stored policy document is not JSON", &e))?;
-    Ok(PolicyView {
+    Ok(wire::Policy {
         name: info.name.to_string(),
         builtin: info.builtin,
         document,
@@ -280,8 +277,13 @@ pub(super) fn audit(call: Call<'_>) -> ApiResult {
     let page = accounts
         .query_audit(&filter, after.as_deref(), limit)
         .map_err(account_error)?;
+    let records: Vec<wire::AuditRecord> = page
+        .records
+        .into_iter()
+        .map(wire::AuditRecord::from)
+        .collect();
     json(
         StatusCode::OK,
-        &json!({ "records": page.records, "next": page.next }),
+        &json!({ "records": records, "next": page.next }),
     )
 }

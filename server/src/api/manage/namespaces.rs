@@ -4,15 +4,14 @@
 //! creates `ns/app`); everything the API answers names repositories in full.
 
 use berth_engine::access::Operation;
-use berth_engine::accounts::ADMIN_ACCOUNT;
-use berth_engine::meta::schema::Visibility;
 use berth_engine::oci::RepoName;
-use berth_engine::registry::{namespace_of, NamespaceSettings};
+use berth_engine::{NamespaceSettings, ADMIN_ACCOUNT};
 use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{bad_request, json, Call};
+use crate::api::wire::{self, Visibility};
 use crate::api::{empty_response, query_value, repo, ApiResult};
 use crate::http::error::{ApiError, ErrorCode};
 
@@ -59,7 +58,7 @@ pub(super) async fn create(mut call: Call<'_>) -> ApiResult {
         auto_create_repo: body.auto_create_repo.unwrap_or(defaults.auto_create_repo),
         default_visibility: body
             .default_visibility
-            .unwrap_or(defaults.default_visibility),
+            .map_or(defaults.default_visibility, Into::into),
     };
     // With access control off there is no caller to own it; `admin` stands in.
     let owner = call.identity.account().unwrap_or(ADMIN_ACCOUNT);
@@ -69,19 +68,28 @@ pub(super) async fn create(mut call: Call<'_>) -> ApiResult {
         .registry
         .create_namespace(name, owner, settings, max)
         .await?;
-    json(StatusCode::CREATED, &info)
+    json(StatusCode::CREATED, &wire::Namespace::from(info))
 }
 
 pub(super) fn list(call: Call<'_>) -> ApiResult {
     call.permit(Operation::ListNamespaces, None, "")?;
-    let namespaces = call.ctx.registry.list_namespaces()?;
+    let namespaces: Vec<wire::Namespace> = call
+        .ctx
+        .registry
+        .list_namespaces()?
+        .into_iter()
+        .map(wire::Namespace::from)
+        .collect();
     json(StatusCode::OK, &json!({ "namespaces": namespaces }))
 }
 
 pub(super) fn get(call: Call<'_>, ns: &str) -> ApiResult {
     let ns = namespace_name(ns)?;
     call.permit(Operation::GetNamespace, None, ns)?;
-    json(StatusCode::OK, &call.ctx.registry.namespace(ns)?)
+    json(
+        StatusCode::OK,
+        &wire::Namespace::from(call.ctx.registry.namespace(ns)?),
+    )
 }
 
 pub(super) async fn update(mut call: Call<'_>, ns: &str) -> ApiResult {
@@ -91,9 +99,13 @@ pub(super) async fn update(mut call: Call<'_>, ns: &str) -> ApiResult {
     let info = call
         .ctx
         .registry
-        .update_namespace(ns, body.auto_create_repo, body.default_visibility)
+        .update_namespace(
+            ns,
+            body.auto_create_repo,
+            body.default_visibility.map(Into::into),
+        )
         .await?;
-    json(StatusCode::OK, &info)
+    json(StatusCode::OK, &wire::Namespace::from(info))
 }
 
 /// 204; a namespace holding repositories is refused (409) unless `?force=true`.
@@ -121,7 +133,7 @@ pub(super) async fn create_repository(mut call: Call<'_>) -> ApiResult {
     let summary = body.summary.unwrap_or_default();
     check_summary(&summary)?;
     let visibility = match body.visibility {
-        Some(visibility) => visibility,
+        Some(visibility) => visibility.into(),
         None => call.ctx.registry.namespace(ns)?.default_visibility,
     };
     let info = call
@@ -129,7 +141,7 @@ pub(super) async fn create_repository(mut call: Call<'_>) -> ApiResult {
         .registry
         .create_repository(&repository, &summary, visibility)
         .await?;
-    json(StatusCode::CREATED, &info)
+    json(StatusCode::CREATED, &wire::Repository::from(info))
 }
 
 pub(super) fn list_repositories(call: Call<'_>) -> ApiResult {
@@ -139,7 +151,13 @@ pub(super) fn list_repositories(call: Call<'_>) -> ApiResult {
         None | Some("") => None,
         Some(ns) => Some(namespace_name(ns)?),
     };
-    let repositories = call.ctx.registry.list_repositories(namespace)?;
+    let repositories: Vec<wire::Repository> = call
+        .ctx
+        .registry
+        .list_repositories(namespace)?
+        .into_iter()
+        .map(wire::Repository::from)
+        .collect();
     json(StatusCode::OK, &json!({ "repositories": repositories }))
 }
 
@@ -148,9 +166,12 @@ pub(super) fn get_repository(call: Call<'_>, name: &str) -> ApiResult {
     call.permit(
         Operation::GetRepository,
         Some(&repository),
-        namespace_of(&repository),
+        repository.namespace(),
     )?;
-    json(StatusCode::OK, &call.ctx.registry.repository(&repository)?)
+    json(
+        StatusCode::OK,
+        &wire::Repository::from(call.ctx.registry.repository(&repository)?),
+    )
 }
 
 pub(super) async fn update_repository(mut call: Call<'_>, name: &str) -> ApiResult {
@@ -158,7 +179,7 @@ pub(super) async fn update_repository(mut call: Call<'_>, name: &str) -> ApiResu
     call.permit(
         Operation::UpdateRepository,
         Some(&repository),
-        namespace_of(&repository),
+        repository.namespace(),
     )?;
     let body: UpdateRepository = call.json_body().await?;
     if let Some(summary) = &body.summary {
@@ -167,9 +188,9 @@ pub(super) async fn update_repository(mut call: Call<'_>, name: &str) -> ApiResu
     let info = call
         .ctx
         .registry
-        .update_repository(&repository, body.summary, body.visibility)
+        .update_repository(&repository, body.summary, body.visibility.map(Into::into))
         .await?;
-    json(StatusCode::OK, &info)
+    json(StatusCode::OK, &wire::Repository::from(info))
 }
 
 /// Answers 204. Removes the repository with its manifests, tags and blob links; the bytes go
@@ -179,7 +200,7 @@ pub(super) async fn delete_repository(call: Call<'_>, name: &str) -> ApiResult {
     call.permit(
         Operation::DeleteRepository,
         Some(&repository),
-        namespace_of(&repository),
+        repository.namespace(),
     )?;
     call.ctx.registry.delete_repository(&repository).await?;
     Ok(empty_response(StatusCode::NO_CONTENT))
