@@ -15,7 +15,7 @@
 //!   the `?` (or `#`).
 #![no_main]
 
-use berth_fuzz::router::{route, Endpoint, RouteError};
+use berth_fuzz::router::{route, Endpoint, Manage, RouteError};
 use berth_fuzz::split_first_line;
 use http::{Method, Uri};
 use libfuzzer_sys::fuzz_target;
@@ -108,12 +108,15 @@ fn check_endpoint(path: &str, endpoint: &Endpoint<'_>) {
         let part_start = part.as_ptr() as usize;
         !part.is_empty() && part_start >= start && part_start + part.len() <= end
     };
-    let parts: Vec<&str> = match endpoint {
+    let parts: Vec<&str> = match *endpoint {
         Endpoint::Base
         | Endpoint::Catalog
+        | Endpoint::Token
         | Endpoint::AdminStats
         | Endpoint::AdminGc
-        | Endpoint::AdminScrub => vec![],
+        | Endpoint::AdminScrub
+        | Endpoint::AdminExpire => vec![],
+        Endpoint::Manage(manage) => manage_parts(manage),
         Endpoint::Blob { name, digest } => vec![name, digest],
         Endpoint::Manifest { name, reference } => vec![name, reference],
         Endpoint::UploadStart { name } => vec![name],
@@ -133,6 +136,12 @@ fn check_endpoint(path: &str, endpoint: &Endpoint<'_>) {
         Endpoint::AdminStats => vec!["/api/v1/admin/stats".into()],
         Endpoint::AdminGc => vec!["/api/v1/admin/gc".into()],
         Endpoint::AdminScrub => vec!["/api/v1/admin/scrub".into()],
+        Endpoint::AdminExpire => vec!["/api/v1/admin/expire".into()],
+        Endpoint::Token => vec!["/token".into()],
+        Endpoint::Manage(manage) => {
+            let path = manage_path(*manage);
+            vec![path.clone(), format!("{path}/")]
+        }
         Endpoint::Blob { name, digest } => vec![format!("/v2/{name}/blobs/{digest}")],
         Endpoint::Manifest { name, reference } => {
             vec![format!("/v2/{name}/manifests/{reference}")]
@@ -149,8 +158,64 @@ fn check_endpoint(path: &str, endpoint: &Endpoint<'_>) {
         canonical.iter().any(|c| c == path),
         "{path:?} routed to {endpoint:?}, whose path is {canonical:?}"
     );
-    // The last part (a digest, reference or id) is one path segment.
-    if let Some(last) = parts.get(1) {
-        assert!(!last.contains('/'), "{endpoint:?}");
+    // The last part (a digest, reference, id, tag or policy) is one path segment; so is a
+    // namespace or account name.
+    let single_segment = match endpoint {
+        Endpoint::Manage(
+            Manage::Namespace(_)
+            | Manage::User(_)
+            | Manage::UserPassword(_)
+            | Manage::Policy(_)
+            | Manage::UserPolicy(..),
+        ) => parts.as_slice(),
+        _ => parts.get(1..).unwrap_or_default(),
+    };
+    for part in single_segment {
+        assert!(!part.contains('/'), "{endpoint:?}");
+    }
+}
+
+fn manage_parts(manage: Manage<'_>) -> Vec<&str> {
+    match manage {
+        Manage::OpenApi
+        | Manage::Namespaces
+        | Manage::Repositories
+        | Manage::Tokens
+        | Manage::Users
+        | Manage::Policies
+        | Manage::Audit => vec![],
+        Manage::Namespace(a)
+        | Manage::Repository(a)
+        | Manage::Tags(a)
+        | Manage::User(a)
+        | Manage::UserPassword(a)
+        | Manage::Policy(a) => vec![a],
+        Manage::Tag(a, b) | Manage::Manifest(a, b) | Manage::Layers(a, b) | Manage::UserPolicy(a, b) => {
+            vec![a, b]
+        }
+    }
+}
+
+/// The canonical path of a management route, rebuilt from its parts.
+fn manage_path(manage: Manage<'_>) -> String {
+    let api = "/api/v1";
+    match manage {
+        Manage::OpenApi => format!("{api}/openapi.json"),
+        Manage::Namespaces => format!("{api}/namespaces"),
+        Manage::Namespace(ns) => format!("{api}/namespaces/{ns}"),
+        Manage::Repositories => format!("{api}/repositories"),
+        Manage::Repository(repo) => format!("{api}/repositories/{repo}"),
+        Manage::Tags(repo) => format!("{api}/repositories/{repo}/tags"),
+        Manage::Tag(repo, tag) => format!("{api}/repositories/{repo}/tags/{tag}"),
+        Manage::Manifest(repo, r) => format!("{api}/repositories/{repo}/manifests/{r}"),
+        Manage::Layers(repo, r) => format!("{api}/repositories/{repo}/layers/{r}"),
+        Manage::Tokens => format!("{api}/tokens"),
+        Manage::Users => format!("{api}/users"),
+        Manage::User(name) => format!("{api}/users/{name}"),
+        Manage::UserPassword(name) => format!("{api}/users/{name}/password"),
+        Manage::UserPolicy(name, p) => format!("{api}/users/{name}/policies/{p}"),
+        Manage::Policies => format!("{api}/policies"),
+        Manage::Policy(name) => format!("{api}/policies/{name}"),
+        Manage::Audit => format!("{api}/audit"),
     }
 }

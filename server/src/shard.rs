@@ -205,6 +205,9 @@ async fn run_shard(
     });
     let in_flight = InFlight::default();
     let connections = Rc::new(std::cell::Cell::new(0usize));
+    // Closed once requests have drained: every connection task (idle keep-alive ones too)
+    // then ends, so none outlives the shard holding the engine's handles.
+    let closing = Rc::new(glommio::sync::Semaphore::new(0));
     loop {
         if connections.get() >= config.server.connections_per_shard_max {
             glommio::timer::sleep(Duration::from_millis(5)).await;
@@ -227,11 +230,22 @@ async fn run_shard(
                 if let Err(e) = stream.set_nodelay(true) {
                     tracing::debug!(error = %e, "could not set TCP_NODELAY");
                 }
-                let (ctx, in_flight, connections) =
-                    (ctx.clone(), in_flight.clone(), connections.clone());
+                let (ctx, in_flight, connections, closing) = (
+                    ctx.clone(),
+                    in_flight.clone(),
+                    connections.clone(),
+                    closing.clone(),
+                );
                 connections.set(connections.get() + 1);
                 glommio::spawn_local(async move {
-                    serve_connection(ctx, settings, in_flight, stream).await;
+                    futures_lite::future::or(
+                        serve_connection(ctx, settings, in_flight, stream),
+                        async {
+                            // Never granted: resolves when the shard closes.
+                            let _ = closing.acquire(1).await;
+                        },
+                    )
+                    .await;
                     connections.set(connections.get() - 1);
                 })
                 .detach();
@@ -254,5 +268,15 @@ async fn run_shard(
             requests = in_flight.count(),
             "grace period over; abandoning requests"
         );
+    }
+    closing.close();
+    if let Some(audit) = &ctx.audit {
+        audit.close().await;
+    }
+    // Let the connection tasks see the close and drop what they hold (bounded: each only has
+    // to be polled once more).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while connections.get() > 0 && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(1)).await;
     }
 }

@@ -272,7 +272,7 @@ impl fmt::Debug for AccountRecord {
 }
 
 /// What may be shown about a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {
     pub name: AccountName,
     pub created_at_ms: u64,
@@ -293,7 +293,7 @@ impl UserInfo {
 ///
 /// For a temporary credential, `name` is the account that issued it (so audit records name
 /// an account) and `policies` are that account's as of authentication.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub name: String,
     pub policies: Vec<String>,

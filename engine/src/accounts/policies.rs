@@ -39,7 +39,7 @@ impl fmt::Debug for PolicyRecord {
 }
 
 /// What a policy listing shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PolicyInfo {
     pub name: PolicyName,
     pub builtin: bool,

@@ -11,13 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use super::{each, MaintenanceError};
 use crate::meta::schema::{self, BlobRecord, RepoBlobLink, UploadRecord};
 use crate::meta::{decode_json, Reader};
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct StorageStats {
     pub blobs: u64,
     pub physical_bytes: u64,
@@ -31,7 +29,7 @@ pub struct StorageStats {
     pub repositories: Vec<RepoStats>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RepoStats {
     pub name: String,
     /// Blobs linked to the repository and the sum of their sizes.

@@ -6,8 +6,6 @@
 //! its repositories are); the per-owner namespace limit is checked in the same writer job as
 //! the creation.
 
-use serde::{Deserialize, Serialize};
-
 use super::{rows, Registry, RegistryError};
 use crate::meta::schema::{self, NamespaceRecord, RepoRecord, Visibility};
 use crate::meta::{decode_json, WriteCtx};
@@ -18,7 +16,7 @@ pub fn namespace_of(repo: &RepoName) -> &str {
     repo.as_str().split('/').next().unwrap_or_default()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceSettings {
     pub auto_create_repo: bool,
     pub default_visibility: Visibility,
@@ -34,7 +32,7 @@ impl Default for NamespaceSettings {
 }
 
 /// A namespace as the management API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceInfo {
     pub name: String,
     pub owner: String,
@@ -44,7 +42,7 @@ pub struct NamespaceInfo {
 }
 
 /// A repository as the management API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepositoryInfo {
     pub name: String,
     pub namespace: String,

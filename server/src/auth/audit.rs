@@ -27,6 +27,9 @@ pub struct Auditor {
     clock: std::sync::Arc<dyn Clock>,
     buffer: RefCell<Vec<AuditRecord>>,
     dropped: Cell<u64>,
+    closed: Cell<bool>,
+    /// Never granted; closed by [`Auditor::close`] to wake the flusher.
+    closing: glommio::sync::Semaphore,
 }
 
 impl Auditor {
@@ -37,16 +40,35 @@ impl Auditor {
             clock,
             buffer: RefCell::default(),
             dropped: Cell::new(0),
+            closed: Cell::new(false),
+            closing: glommio::sync::Semaphore::new(0),
         });
         let flusher = auditor.clone();
         glommio::spawn_local(async move {
-            loop {
-                glommio::timer::sleep(FLUSH_INTERVAL).await;
-                flusher.flush().await;
+            while !flusher.closed.get() {
+                let tick = async {
+                    glommio::timer::sleep(FLUSH_INTERVAL).await;
+                    true
+                };
+                let closed = async {
+                    let _ = flusher.closing.acquire(1).await;
+                    false
+                };
+                if futures_lite::future::or(tick, closed).await {
+                    flusher.flush().await;
+                }
             }
         })
         .detach();
         auditor
+    }
+
+    /// Writes what is buffered and stops the flusher: the shard is stopping. Records of the
+    /// requests that drained are kept.
+    pub async fn close(&self) {
+        self.closed.set(true);
+        self.closing.close();
+        self.flush().await;
     }
 
     /// Records the request if it is one the trail keeps.
