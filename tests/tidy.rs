@@ -3,13 +3,14 @@
 //! daemon, well under a second.
 //!
 //! Rules (the `RULES` table; each has a unit test below that makes it fire):
-//! - `architecture-path`: every repository path ARCHITECTURE.md names exists. A path is a
-//!   backticked span that looks like one (no spaces, and a `/` or a file extension), or any
-//!   token whose first component is a top-level directory of the repository. A path whose first
-//!   component is a top-level directory is resolved from the root; any other path is resolved
-//!   against the innermost code-map bullet it is written in (`oci/` under `engine/` is
-//!   `engine/src/oci/`: a crate's bullet means its `src/`), or from the root outside the code
-//!   map. There is no fallback: a path that is not where the rule puts it fails.
+//! - `architecture-path`: every repository path ARCHITECTURE.md names exists. Anywhere in the
+//!   file (prose, diagrams, parentheses), a token whose first component is a top-level
+//!   directory of the repository is a path from the root. In the code map, so is every
+//!   backticked span that looks like a path (no spaces, and a `/` or a file extension); one that
+//!   does not start with a top-level directory is resolved against the innermost bullet it is
+//!   written in (`oci/` under `engine/` is `engine/src/oci/`: a crate's bullet means its
+//!   `src/`). Relative paths outside the code map are not checked (there `blobs/` is the data
+//!   directory's). There is no fallback: a path that is not where the rule puts it fails.
 //! - `module-header`: every `.rs` file opens with a `//!` header.
 //! - `safety-comment`: every `unsafe` (block, fn, impl) has a `// SAFETY:` comment (or a
 //!   `# Safety` doc section) directly above it, or above the statement it is part of.
