@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need, then runs the whole test suite (unit, property, integration
-# against the real daemon, real clients). Ends with cargo's summary.
+# Installs what the tests need, runs clippy, then the whole test suite (unit, property, tidy,
+# integration against the real daemon, real clients). Ends with cargo's summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +20,12 @@ fi
 
 # Property tests must not write regression files into the tree during CI.
 export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
+
+# Lints first, failing fast: the workspace's [workspace.lints] with every warning an error. The
+# release profile, like cargo test below, so RocksDB's C++ (built by a build script, which check
+# and build share) is compiled once; clippy's own output comes before cargo test's summary.
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
 # Every fuzz target briefly (regression inputs first), so parser regressions surface here.
 # FUZZ_SECONDS=0 skips them. They run first so that cargo's summary ends the output.

@@ -154,6 +154,8 @@ impl BlobStore {
         use std::os::unix::ffi::OsStrExt;
         let path = std::ffi::CString::new(self.blobs_dir.as_os_str().as_bytes())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        // SAFETY: `statvfs` is a plain C struct of integers, for which all-zero bytes are a
+        // valid value.
         let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
         // SAFETY: `path` is a valid NUL-terminated string and `stat` a properly sized,
         // writable struct that statvfs fills in.
