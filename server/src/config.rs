@@ -357,7 +357,6 @@ impl Config {
                 write_queue_max: self.storage.meta_write_queue_max,
                 write_group_max: self.storage.meta_write_group_max,
                 block_cache_bytes: self.storage.meta_block_cache_bytes,
-                ..MetaOptions::default()
             },
             uploads: UploadLimits {
                 blob_bytes_max: self.limits.blob_bytes_max,

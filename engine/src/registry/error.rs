@@ -1,3 +1,7 @@
+//! [`RegistryError`]: every way a registry operation fails, as states the server maps one to
+//! one onto distribution-spec error codes. `Corrupted` (stored data is wrong) is never folded
+//! into an "unknown" variant.
+
 use std::io;
 
 use crate::meta::MetaError;
