@@ -16,6 +16,7 @@
 //!   `# Safety` doc section) directly above it, or above the statement it is part of.
 //! - `glommio-file-api`: only `engine/src/blob/` names glommio's file API.
 //! - `rocksdb`: only `engine/src/meta/` names the `rocksdb` crate.
+//! - `layering`: a module does not name (`crate::x`) a layer above it ([`LAYERS`]).
 //! - `route-literal`: in `server/src`, string literals starting with a route prefix appear only
 //!   in the route table (`ROUTE_TABLE_FILES`) or in test code.
 //! - `debug-macro`: no `dbg!(` or `todo!(` outside test code.
@@ -94,6 +95,36 @@ const RULES: &[Rule] = &[
     ("rocksdb", rocksdb),
     ("route-literal", route_literal),
     ("debug-macro", debug_macro),
+    ("layering", layering),
+];
+
+/// Modules and the modules above them that they must not name (`crate::<name>`): the server's
+/// layers (`http` ← `auth` ← `api` ← `shard`) and the engine's one-way `upload → registry`
+/// and storage-under-registry order. ARCHITECTURE.md draws them.
+const LAYERS: &[(&str, &[&str])] = &[
+    (
+        "server/src/http/",
+        &["auth", "api", "state", "shard", "maintenance", "ops"],
+    ),
+    ("server/src/auth/", &["api", "state", "shard", "ops"]),
+    ("server/src/state.rs", &["api", "shard", "ops"]),
+    ("server/src/api/", &["shard"]),
+    ("engine/src/registry/", &["upload", "engine", "maintenance"]),
+    (
+        "engine/src/meta/",
+        &["registry", "upload", "accounts", "maintenance", "engine"],
+    ),
+    (
+        "engine/src/blob/",
+        &[
+            "registry",
+            "upload",
+            "accounts",
+            "maintenance",
+            "engine",
+            "meta",
+        ],
+    ),
 ];
 
 #[test]
@@ -300,6 +331,33 @@ fn rocksdb(source: &Source, found: &mut Vec<(usize, String)>) {
                 i + 1,
                 format!("names `rocksdb`: RocksDB belongs to {ROCKSDB_DIR}"),
             ));
+        }
+    }
+}
+
+fn layering(source: &Source, found: &mut Vec<(usize, String)>) {
+    for (dir, above) in LAYERS {
+        if !source.path.starts_with(dir) {
+            continue;
+        }
+        for (i, line) in source.code.iter().enumerate() {
+            if source.test[i] {
+                continue;
+            }
+            for module in *above {
+                let named = word_positions(line, "crate").any(|at| {
+                    let rest = &line[at + "crate".len()..];
+                    rest.strip_prefix("::")
+                        .and_then(|r| r.strip_prefix(module))
+                        .is_some_and(|r| !r.starts_with(|c: char| c.is_alphanumeric() || c == '_'))
+                });
+                if named {
+                    found.push((
+                        i + 1,
+                        format!("names `crate::{module}`, a layer above {dir}"),
+                    ));
+                }
+            }
         }
     }
 }
@@ -868,6 +926,24 @@ mod scanner {
         check_fires("engine/src/meta/writer.rs", named, &[]);
         let mentioned = "//! Not rocksdb:: here.\n/* use rocksdb::DB; */\nlet s = r#\"rocksdb::DB\"#;\nlet rocksdb_dir = 1;\nmeta.rocksdb();\n";
         check_fires("server/src/x.rs", mentioned, &[]);
+    }
+
+    #[test]
+    fn lower_layers_do_not_name_upper_ones() {
+        let upward = "//! x\nuse crate::api::ShardState;\nlet q = crate::auth::now_ms();\n";
+        check_fires(
+            "server/src/http/mod.rs",
+            upward,
+            &[(2, "layering"), (3, "layering")],
+        );
+        check_fires("server/src/api/mod.rs", upward, &[]);
+        check_fires(
+            "engine/src/registry/mod.rs",
+            "//! x\nuse crate::upload::Uploads;\nuse crate::uploads_x::Y;\n",
+            &[(2, "layering")],
+        );
+        let in_tests = "//! x\n#[cfg(test)]\nmod tests {\n    use crate::api::x;\n}\n";
+        check_fires("server/src/http/mod.rs", in_tests, &[]);
     }
 
     #[test]

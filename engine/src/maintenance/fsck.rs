@@ -144,9 +144,7 @@ pub fn run(
     stop: &StopFlag,
 ) -> Result<FsckReport, MaintenanceError> {
     if options.repair && options.online {
-        return Err(MaintenanceError::Registry(RegistryError::Overloaded(
-            "repair runs only offline, with the daemon stopped".into(),
-        )));
+        return Err(MaintenanceError::RepairOnline);
     }
     let now = registry.clock().now_ms();
     let mut checker = Checker {

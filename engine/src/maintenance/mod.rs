@@ -33,6 +33,9 @@ pub enum MaintenanceError {
     },
     #[error("stopped before finishing")]
     Stopped,
+    /// Repair rewrites rows and moves files that requests may be using: offline only.
+    #[error("repair runs only offline, with the daemon stopped")]
+    RepairOnline,
 }
 
 impl From<MetaError> for MaintenanceError {
