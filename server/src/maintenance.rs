@@ -1,10 +1,12 @@
-//! The maintenance shard: one background thread that runs garbage collection and the scrub on
-//! their schedules and when asked (admin API), so that pushes and pulls never wait on them.
+//! The maintenance shard: one background thread that runs garbage collection, the scrub and
+//! the expiry sweep on their schedules and when asked (admin API), and the statistics' full
+//! scan, so that pushes and pulls never wait on them and no reactor runs a scan.
 //!
 //! ```text
-//!  shard 0 ──┐  bounded queue  ┌──────────────────────────────────────────┐
-//!  shard 1 ──┼───────────────▶ │ berth-maintenance: gc │ scrub │ (timer)   │ ── reports ─▶ RocksDB
-//!            │  (reply: oneshot)└──────────────────────────────────────────┘    (maintenance cf)
+//!  shard 0 ──┐  bounded queue  ┌───────────────────────────────────────────────────┐
+//!  shard 1 ──┼───────────────▶ │ berth-maintenance: gc │ scrub │ expiry │ stats      │ ─▶ reports
+//!            │  (reply: oneshot)│                  (timers for the first three)     │   (RocksDB)
+//!                              └───────────────────────────────────────────────────┘
 //! ```
 //!
 //! One run at a time: a request that arrives while a run is going waits its turn (the queue is

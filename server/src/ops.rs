@@ -107,24 +107,25 @@ fn call_daemon<T: serde::de::DeserializeOwned>(
     let path = router::admin_path(endpoint).context("not an admin endpoint")?;
     let url = format!("{}{path}{query}", daemon_url(config)?);
     let mut request = ureq::request(method, &url);
-    if config.auth.enabled {
-        let password = config.admin_password(false)?.with_context(|| {
-            format!(
-                "access control is on and the main account's password is unknown: set \
-                 BERTH_ADMIN_PASSWORD or auth.admin_password, or run as a user who can read \
-                 {}",
-                config
-                    .storage
-                    .data_dir
-                    .join(crate::config::ADMIN_PASSWORD_FILE)
-                    .display()
-            )
-        })?;
+    // Without a known password the call goes without credentials: the daemon may run with
+    // access control off whatever this command's configuration says, and says so if not.
+    let password = config.admin_password(false)?;
+    if let Some(password) = &password {
         let credentials = base64::engine::general_purpose::STANDARD
             .encode(format!("{}:{password}", berth_engine::ADMIN_ACCOUNT));
         request = request.set("Authorization", &format!("Basic {credentials}"));
     }
     let response = request.call().map_err(|e| match e {
+        ureq::Error::Status(401, _) if password.is_none() => anyhow::anyhow!(
+            "{url}: 401: the daemon has access control on and the main account's password is \
+             unknown here: set BERTH_ADMIN_PASSWORD or auth.admin_password, or run as a user \
+             who can read {}",
+            config
+                .storage
+                .data_dir
+                .join(crate::config::ADMIN_PASSWORD_FILE)
+                .display()
+        ),
         ureq::Error::Status(status, r) => {
             anyhow::anyhow!("{url}: {status}: {}", r.into_string().unwrap_or_default())
         }

@@ -1,5 +1,6 @@
-//! The process: opens storage once, starts one glommio executor per shard, each with its own
-//! SO_REUSEPORT listener, and stops them on SIGTERM/SIGINT.
+//! The process, the top layer: opens the engine once, starts the maintenance thread and one
+//! glommio executor per shard, each with its own SO_REUSEPORT listener, and on SIGTERM/SIGINT
+//! drains the shards, ends every connection task and closes the engine.
 //!
 //! **Architecture Invariant:** shards share no mutable memory. What they share is immutable
 //! (config) or internally synchronised and owned by the engine (the RocksDB handle and the
