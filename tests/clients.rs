@@ -11,6 +11,10 @@
 
 mod support;
 
+/// Why these tests run with access control off (`Daemon::start_open`).
+const NOT_ABOUT_ACCESS: &str =
+    "interoperability of skopeo/podman with the registry; the access-control client tests configure [auth] themselves";
+
 use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -567,7 +571,7 @@ fn access_log(d: &Daemon) -> Vec<Access> {
 fn push_pull_inspect_round_trip() {
     let mut rng = seeded_rng("push_pull_inspect_round_trip");
     let skopeo = Skopeo::new();
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let work = tempfile::tempdir().expect("tempdir");
     let image = Image::random(&mut rng, "amd64");
     let src = work.path().join("src");
@@ -678,7 +682,7 @@ fn push_pull_inspect_round_trip() {
 fn multi_arch_index_round_trip() {
     let mut rng = seeded_rng("multi_arch_index_round_trip");
     let skopeo = Skopeo::new();
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let work = tempfile::tempdir().expect("tempdir");
     let multi = MultiArch::random(&mut rng);
     let src = work.path().join("src");
@@ -759,7 +763,7 @@ fn multi_arch_index_round_trip() {
 fn list_tags_shows_exactly_the_pushed_tags() {
     let mut rng = seeded_rng("list_tags_shows_exactly_the_pushed_tags");
     let skopeo = Skopeo::new();
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let work = tempfile::tempdir().expect("tempdir");
     let images: Vec<Image> = (0..3).map(|_| Image::random(&mut rng, "amd64")).collect();
     let tags = ["1.0", "1.1", "latest"];
@@ -796,7 +800,7 @@ fn list_tags_shows_exactly_the_pushed_tags() {
 fn delete_by_digest_and_by_tag() {
     let mut rng = seeded_rng("delete_by_digest_and_by_tag");
     let skopeo = Skopeo::new();
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let work = tempfile::tempdir().expect("tempdir");
     let images: Vec<Image> = (0..3).map(|_| Image::random(&mut rng, "amd64")).collect();
     let tags = ["a", "b", "c"];
@@ -869,7 +873,7 @@ fn delete_by_digest_and_by_tag() {
 fn copy_between_repositories_mounts_blobs() {
     let mut rng = seeded_rng("copy_between_repositories_mounts_blobs");
     let skopeo = Skopeo::new();
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let work = tempfile::tempdir().expect("tempdir");
     let image = Image::random(&mut rng, "amd64");
     let src = work.path().join("src");

@@ -7,6 +7,10 @@
 
 mod support;
 
+/// Why these tests run with access control off (`Daemon::start_open`).
+const NOT_ABOUT_ACCESS: &str =
+    "GC, fsck, scrub and stats; the admin API is called without credentials here";
+
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -192,9 +196,9 @@ fn now_ms() -> u128 {
 /// so the counts below do not depend on how fast the pushes were.
 fn let_a_millisecond_pass() {
     let start = now_ms();
-    while now_ms() <= start {
-        std::thread::sleep(Duration::from_micros(100));
-    }
+    wait_until("the wall clock to move on", Duration::from_secs(1), || {
+        now_ms() > start
+    });
 }
 
 // ----- admin API --------------------------------------------------------------------------------
@@ -377,7 +381,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 /// other image pulls intact, the accounting follows, and a second run finds nothing.
 #[test]
 fn gc_reclaims_a_deleted_image_and_keeps_shared_layers() {
-    let mut d = Daemon::start_with_config(GC_NOW);
+    let mut d = Daemon::start_open_with_config(NOT_ABOUT_ACCESS, GC_NOW);
     let shared = random_bytes(1, 4096);
     let only_a = random_bytes(2, 5000);
     let only_b = random_bytes(3, 6001);
@@ -453,7 +457,10 @@ fn gc_reclaims_a_deleted_image_and_keeps_shared_layers() {
 /// age (no repository holds it any more, and a client re-pushing it sends the bytes again).
 #[test]
 fn grace_period_protects_fresh_uploads() {
-    let mut d = Daemon::start_with_config("[gc]\ninterval_s = 0\n[scrub]\ninterval_s = 0\n");
+    let mut d = Daemon::start_open_with_config(
+        NOT_ABOUT_ACCESS,
+        "[gc]\ninterval_s = 0\n[scrub]\ninterval_s = 0\n",
+    );
     let lone = random_bytes(10, 3000);
     let lone_digest = push_blob(&d, "grace/app", &lone);
     let image = push_image_of(&d, "grace/app", "v1", "grace", &[&random_bytes(11, 2000)]);
@@ -477,7 +484,7 @@ fn grace_period_protects_fresh_uploads() {
 /// performs, and removes nothing; only real runs are remembered as the last report.
 #[test]
 fn dry_run_reports_what_a_real_run_removes() {
-    let mut d = Daemon::start_with_config(GC_NOW);
+    let mut d = Daemon::start_open_with_config(NOT_ABOUT_ACCESS, GC_NOW);
     let kept = push_image_of(&d, "dry/kept", "v1", "kept", &[&random_bytes(20, 1500)]);
     let doomed = push_image_of(
         &d,
@@ -537,7 +544,8 @@ fn dry_run_reports_what_a_real_run_removes() {
 /// the index (or the subject) goes, what it kept goes in the same run.
 #[test]
 fn untagged_manifests_policy() {
-    let mut d = Daemon::start_with_config(
+    let mut d = Daemon::start_open_with_config(
+        NOT_ABOUT_ACCESS,
         "[gc]\ninterval_s = 0\ngrace_period_s = 0\ndelete_untagged_manifests = true\n\
          [scrub]\ninterval_s = 0\n",
     );
@@ -672,7 +680,7 @@ fn untagged_manifests_policy() {
 /// them are then reported (and only they) until the blobs are pushed again.
 #[test]
 fn fsck_finds_and_repairs_damage_offline() {
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let one = push_image_of(&d, "fsck/one", "v1", "one", &[&random_bytes(40, 4000)]);
     let two = push_image_of(
         &d,
@@ -815,7 +823,7 @@ fn fsck_finds_and_repairs_damage_offline() {
 /// daemon runs that scrub, and refuses to repair.
 #[test]
 fn scrub_reports_corruption_online() {
-    let mut d = Daemon::start_with_config("[scrub]\ninterval_s = 0\n");
+    let mut d = Daemon::start_open_with_config(NOT_ABOUT_ACCESS, "[scrub]\ninterval_s = 0\n");
     d.expected_log.push("scrub found a problem".into());
     let image = push_image_of(
         &d,
@@ -892,7 +900,7 @@ fn without_times(report: &Value) -> Value {
 /// dry run named, and the daemon reports it as the last collection.
 #[test]
 fn stats_and_gc_commands_work_offline_and_online() {
-    let mut d = Daemon::start_with_config(GC_NOW);
+    let mut d = Daemon::start_open_with_config(NOT_ABOUT_ACCESS, GC_NOW);
     let config_dir = tempfile::tempdir().expect("tempdir");
     let config = config_dir.path().join("berth.toml");
     std::fs::write(&config, GC_NOW).expect("config");
@@ -1041,12 +1049,13 @@ fn a_full_disk_fails_the_upload_cleanly_and_harms_nothing() {
     const RESERVE: u64 = 32 << 20;
     let fs = SmallFs::new(256);
     println!("full-disk test on a {} of 256 MiB", fs.kind);
-    let mut d = Daemon::start_at(
-        Some(fs.mount.join("data")),
-        &format!(
+    let mut d = Daemon::options()
+        .access_control_off(NOT_ABOUT_ACCESS)
+        .data_dir(fs.mount.join("data"))
+        .config(&format!(
             "[storage]\nmin_free_bytes = {RESERVE}\n[gc]\ninterval_s = 0\n[scrub]\ninterval_s = 0\n"
-        ),
-    );
+        ))
+        .start();
     d.expected_log.push("refusing upload bytes".into());
     let layer = random_bytes(41, 3 << 20);
     let image = push_image_of(&d, "disk/app", "v1", "disk", &[&layer]);
