@@ -78,7 +78,7 @@ fn blob_size_limit_gives_413_size_invalid() {
 fn disabled_deletes_are_405_unsupported() {
     let mut d =
         Daemon::start_open_with_config(NOT_ABOUT_ACCESS, "[registry]\ndelete_enabled = false\n");
-    let manifest = image(&d, "app", 150, 1, Flavor::Oci);
+    let manifest = image(&d, "app", 150, 1, Format::Oci);
     let digest = push(&d, "app", "v1", OCI_MANIFEST, &manifest);
     let blob = push_blob(&d, "app", b"a blob");
     let unknown = sha256_digest(b"unknown");

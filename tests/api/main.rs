@@ -40,17 +40,8 @@ mod restarts;
 mod tags;
 mod uploads;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
-const OCI_EMPTY_DIGEST: &str =
-    "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a";
-const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
-const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-const DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+use berth_fixtures::media_type::*;
+use berth_fixtures::{BlobRef, Format};
 
 /// The spec's error codes (code-1 … code-15).
 const SPEC_ERROR_CODES: [&str; 14] = [
@@ -513,14 +504,8 @@ fn blob_file_of(digest: &str) -> PathBuf {
 
 // ----- manifest helpers -----------------------------------------------------------------------
 
-#[derive(Clone, Copy, PartialEq)]
-enum Flavor {
-    Oci,
-    Docker,
-}
-
 fn descriptor(media_type: &str, digest: &str, size: usize) -> Value {
-    json!({ "mediaType": media_type, "digest": digest, "size": size })
+    berth_fixtures::descriptor(media_type, digest, size as u64)
 }
 
 /// Pretty-printed with a trailing newline: a server that re-serialized the document would
@@ -533,35 +518,29 @@ fn manifest_bytes(document: &Value) -> Vec<u8> {
 
 /// Pushes a config and `layer_count` layers to `repo` and returns an image manifest naming
 /// them (not pushed).
-fn image(d: &Daemon, repo: &str, seed: u64, layer_count: usize, flavor: Flavor) -> Vec<u8> {
+fn image(d: &Daemon, repo: &str, seed: u64, layer_count: usize, format: Format) -> Vec<u8> {
     let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}");
     let config_digest = push_blob(d, repo, config.as_bytes());
-    let layer_type = if flavor == Flavor::Oci {
-        OCI_LAYER
-    } else {
-        DOCKER_LAYER
-    };
-    let layers: Vec<Value> = (0..layer_count)
+    let layers: Vec<(String, u64)> = (0..layer_count)
         .map(|i| {
             let bytes = random_bytes(seed * 1000 + i as u64, 1000 + i * 17);
-            descriptor(layer_type, &push_blob(d, repo, &bytes), bytes.len())
+            (push_blob(d, repo, &bytes), bytes.len() as u64)
         })
         .collect();
-    let document = match flavor {
-        Flavor::Oci => json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "config": descriptor(OCI_CONFIG, &config_digest, config.len()),
-            "layers": layers,
-        }),
-        Flavor::Docker => json!({
-            "schemaVersion": 2,
-            "mediaType": DOCKER_MANIFEST,
-            "config": descriptor(DOCKER_CONFIG, &config_digest, config.len()),
-            "layers": layers,
-        }),
+    let layers: Vec<BlobRef<'_>> = layers
+        .iter()
+        .map(|(digest, size)| BlobRef {
+            digest,
+            size: *size,
+        })
+        .collect();
+    let config = BlobRef {
+        digest: &config_digest,
+        size: config.len() as u64,
     };
-    manifest_bytes(&document)
+    manifest_bytes(&berth_fixtures::image_manifest_document(
+        format, config, &layers,
+    ))
 }
 
 fn put_manifest(d: &Daemon, repo: &str, reference: &str, media_type: &str, body: &[u8]) -> Resp {

@@ -7,7 +7,7 @@ use super::*;
 fn oci_image_manifest_push_pull_head_by_tag_and_digest() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "lib/app";
-    let manifest = image(&d, repo, 20, 3, Flavor::Oci);
+    let manifest = image(&d, repo, 20, 3, Format::Oci);
     let r = put_manifest(&d, repo, "v1", OCI_MANIFEST, &manifest);
     let digest = expect_manifest_created(&r, repo, &manifest);
     // The Location is a pullable manifest URL.
@@ -24,7 +24,7 @@ fn oci_image_manifest_push_pull_head_by_tag_and_digest() {
     expect_manifest(&d, repo, "stable", OCI_MANIFEST, &manifest);
 
     // Re-pointing a tag: the tag follows, the old manifest stays pullable by digest.
-    let manifest2 = image(&d, repo, 21, 1, Flavor::Oci);
+    let manifest2 = image(&d, repo, 21, 1, Format::Oci);
     let digest2 = push(&d, repo, "v1", OCI_MANIFEST, &manifest2);
     assert_ne!(digest, digest2);
     expect_manifest(&d, repo, "v1", OCI_MANIFEST, &manifest2);
@@ -32,7 +32,7 @@ fn oci_image_manifest_push_pull_head_by_tag_and_digest() {
     expect_manifest(&d, repo, "stable", OCI_MANIFEST, &manifest);
 
     // No Content-Type: the body's mediaType decides, and is what GET says.
-    let manifest3 = image(&d, repo, 22, 2, Flavor::Oci);
+    let manifest3 = image(&d, repo, 22, 2, Format::Oci);
     let r = call(
         &d,
         "PUT",
@@ -43,7 +43,7 @@ fn oci_image_manifest_push_pull_head_by_tag_and_digest() {
     expect_manifest_created(&r, repo, &manifest3);
     expect_manifest(&d, repo, "untyped", OCI_MANIFEST, &manifest3);
     // Content-Type with parameters and other case is the same media type.
-    let manifest4 = image(&d, repo, 23, 2, Flavor::Oci);
+    let manifest4 = image(&d, repo, 23, 2, Format::Oci);
     let r = put_manifest(
         &d,
         repo,
@@ -87,8 +87,8 @@ fn oci_image_manifest_push_pull_head_by_tag_and_digest() {
 fn docker_schema2_manifest_and_manifest_list() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "docker/img";
-    let amd64 = image(&d, repo, 30, 2, Flavor::Docker);
-    let arm64 = image(&d, repo, 31, 1, Flavor::Docker);
+    let amd64 = image(&d, repo, 30, 2, Format::Docker);
+    let arm64 = image(&d, repo, 31, 1, Format::Docker);
     let amd64_digest = push(&d, repo, &sha256_digest(&amd64), DOCKER_MANIFEST, &amd64);
     let arm64_digest = push(&d, repo, "arm64", DOCKER_MANIFEST, &arm64);
     expect_manifest(&d, repo, &amd64_digest, DOCKER_MANIFEST, &amd64);
@@ -124,7 +124,7 @@ fn docker_schema2_manifest_and_manifest_list() {
     // Docker schema 2 has no subject: a `subject` field in a Docker manifest is ignored, so no
     // OCI-Subject header and no referrer entry.
     let mut with_subject: Value =
-        serde_json::from_slice(&image(&d, repo, 32, 1, Flavor::Docker)).expect("json");
+        serde_json::from_slice(&image(&d, repo, 32, 1, Format::Docker)).expect("json");
     with_subject["subject"] = descriptor(DOCKER_MANIFEST, &amd64_digest, amd64.len());
     let with_subject = manifest_bytes(&with_subject);
     let r = put_manifest(&d, repo, "subj", DOCKER_MANIFEST, &with_subject);
@@ -151,8 +151,8 @@ fn docker_schema2_manifest_and_manifest_list() {
 fn oci_index_and_artifact_with_the_empty_config() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "oci/multi";
-    let a = image(&d, repo, 40, 1, Flavor::Oci);
-    let b = image(&d, repo, 41, 2, Flavor::Oci);
+    let a = image(&d, repo, 40, 1, Format::Oci);
+    let b = image(&d, repo, 41, 2, Format::Oci);
     let a_digest = push(&d, repo, &sha256_digest(&a), OCI_MANIFEST, &a);
     let b_digest = push(&d, repo, &sha256_digest(&b), OCI_MANIFEST, &b);
     let index = manifest_bytes(&json!({
@@ -226,7 +226,7 @@ fn oci_index_and_artifact_with_the_empty_config() {
 fn manifest_push_errors() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "bad/pushes";
-    let good = image(&d, repo, 50, 2, Flavor::Oci);
+    let good = image(&d, repo, 50, 2, Format::Oci);
     let good_json: Value = serde_json::from_slice(&good).expect("json");
 
     // PUT by a digest the bytes do not have: 400 DIGEST_INVALID, nothing stored.
@@ -398,7 +398,7 @@ fn manifest_push_errors() {
 fn manifest_size_limit_is_4_mib() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "big";
-    let base: Value = serde_json::from_slice(&image(&d, repo, 60, 1, Flavor::Oci)).expect("json");
+    let base: Value = serde_json::from_slice(&image(&d, repo, 60, 1, Format::Oci)).expect("json");
     let limit = 4 << 20;
     // Pads the manifest with an annotation to exactly `size` bytes.
     let padded = |size: usize| -> Vec<u8> {
@@ -445,12 +445,12 @@ fn manifest_size_limit_is_4_mib() {
 #[test]
 fn manifest_reads_unknown_references_invalid_names_and_nested_repositories() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
-    let manifest = image(&d, "a/b/c", 70, 1, Flavor::Oci);
+    let manifest = image(&d, "a/b/c", 70, 1, Format::Oci);
     let digest = push(&d, "a/b/c", "deep", OCI_MANIFEST, &manifest);
     expect_manifest(&d, "a/b/c", "deep", OCI_MANIFEST, &manifest);
     expect_manifest(&d, "a/b/c", &digest, OCI_MANIFEST, &manifest);
     // Parent and child repositories are distinct: a tag of a/b is not one of a/b/c.
-    let parent = image(&d, "a/b", 71, 1, Flavor::Oci);
+    let parent = image(&d, "a/b", 71, 1, Format::Oci);
     push(&d, "a/b", "parent", OCI_MANIFEST, &parent);
     assert_eq!(tags(&d, "a/b"), vec!["parent"]);
     assert_eq!(tags(&d, "a/b/c"), vec!["deep"]);
@@ -465,7 +465,7 @@ fn manifest_reads_unknown_references_invalid_names_and_nested_repositories() {
         "q/blobs/uploads",
         "referrers/r",
     ] {
-        let m = image(&d, repo, 72, 1, Flavor::Oci);
+        let m = image(&d, repo, 72, 1, Format::Oci);
         let dg = push(&d, repo, "t", OCI_MANIFEST, &m);
         expect_manifest(&d, repo, "t", OCI_MANIFEST, &m);
         assert_eq!(tags(&d, repo), vec!["t"], "{repo}");
@@ -530,7 +530,7 @@ fn manifest_reads_unknown_references_invalid_names_and_nested_repositories() {
     // The longest valid name works.
     let longest = format!("{}/{}", "l".repeat(127), "m".repeat(127));
     assert_eq!(longest.len(), 255);
-    let m = image(&d, &longest, 74, 1, Flavor::Oci);
+    let m = image(&d, &longest, 74, 1, Format::Oci);
     push(&d, &longest, "ok", OCI_MANIFEST, &m);
     expect_manifest(&d, &longest, "ok", OCI_MANIFEST, &m);
     d.stop();
@@ -540,8 +540,8 @@ fn manifest_reads_unknown_references_invalid_names_and_nested_repositories() {
 fn delete_manifest_by_digest_and_by_tag() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "del/me";
-    let m1 = image(&d, repo, 80, 1, Flavor::Oci);
-    let m2 = image(&d, repo, 81, 1, Flavor::Oci);
+    let m1 = image(&d, repo, 80, 1, Format::Oci);
+    let m2 = image(&d, repo, 81, 1, Format::Oci);
     let d1 = push(&d, repo, "one", OCI_MANIFEST, &m1);
     push(&d, repo, "two", OCI_MANIFEST, &m1);
     let d2 = push(&d, repo, "three", OCI_MANIFEST, &m2);

@@ -6,7 +6,7 @@ use super::*;
 fn referrers_list_filter_and_delete() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "ref/app";
-    let subject = image(&d, repo, 90, 1, Flavor::Oci);
+    let subject = image(&d, repo, 90, 1, Format::Oci);
     let subject_digest = sha256_digest(&subject);
     let empty = push_blob(&d, repo, b"{}");
     assert_eq!(empty, OCI_EMPTY_DIGEST);

@@ -72,10 +72,10 @@ fn everything_reads_back_identically_after_restart_and_crash() {
     let mut blobs: Vec<(&str, String)> = Vec::new();
 
     // Images with several tags, in nested repositories.
-    let m1 = image(&d, "persist/app", 130, 3, Flavor::Oci);
+    let m1 = image(&d, "persist/app", 130, 3, Format::Oci);
     let d1 = push(&d, "persist/app", "1.0", OCI_MANIFEST, &m1);
     push(&d, "persist/app", "latest", OCI_MANIFEST, &m1);
-    let m2 = image(&d, "persist/app", 131, 2, Flavor::Oci);
+    let m2 = image(&d, "persist/app", 131, 2, Format::Oci);
     let d2 = push(&d, "persist/app", "2.0", OCI_MANIFEST, &m2);
     let index = manifest_bytes(&json!({
         "schemaVersion": 2,
@@ -83,7 +83,7 @@ fn everything_reads_back_identically_after_restart_and_crash() {
         "manifests": [descriptor(OCI_MANIFEST, &d1, m1.len()), descriptor(OCI_MANIFEST, &d2, m2.len())],
     }));
     let di = push(&d, "persist/app", "multi", OCI_INDEX, &index);
-    let dm = image(&d, "persist/docker", 132, 1, Flavor::Docker);
+    let dm = image(&d, "persist/docker", 132, 1, Format::Docker);
     let dd = push(&d, "persist/docker", "v1", DOCKER_MANIFEST, &dm);
     // A referrer with annotations.
     push_blob(&d, "persist/app", b"{}");
@@ -116,7 +116,7 @@ fn everything_reads_back_identically_after_restart_and_crash() {
     expect_blob_created(&r, "persist/docker", &big_digest);
     let r = call(&d, "DELETE", "/v2/persist/app/manifests/latest", &[], b"");
     expect_status(&r, 202);
-    let m3 = image(&d, "persist/app", 134, 1, Flavor::Oci);
+    let m3 = image(&d, "persist/app", 134, 1, Format::Oci);
     let d3 = push(&d, "persist/app", "gone", OCI_MANIFEST, &m3);
     let r = call(
         &d,
@@ -163,7 +163,7 @@ fn everything_reads_back_identically_after_restart_and_crash() {
     );
 
     // More pushes, acknowledged just before SIGKILL.
-    let m4 = image(&d, "persist/late", 135, 2, Flavor::Oci);
+    let m4 = image(&d, "persist/late", 135, 2, Format::Oci);
     let d4 = push(&d, "persist/late", "late", OCI_MANIFEST, &m4);
     manifests.push(("persist/late", d4.clone()));
     let before = snapshot(&d, &manifests, &blobs);

@@ -6,7 +6,7 @@ use super::*;
 fn tags_list_order_and_pagination() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "paged/app";
-    let manifest = image(&d, repo, 100, 1, Flavor::Oci);
+    let manifest = image(&d, repo, 100, 1, Format::Oci);
     // Lowercase only here, so byte order and case-insensitive order agree (see
     // `tags_list_is_in_case_insensitive_order` for mixed case).
     let mut all: Vec<String> = [
@@ -127,7 +127,7 @@ fn tags_list_order_and_pagination() {
 fn tags_list_is_in_case_insensitive_order() {
     let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let repo = "mixed/case";
-    let manifest = image(&d, repo, 110, 1, Flavor::Oci);
+    let manifest = image(&d, repo, 110, 1, Format::Oci);
     for tag in ["beta", "Alpha", "gamma", "Delta", "epsilon", "Zeta"] {
         push(&d, repo, tag, OCI_MANIFEST, &manifest);
     }
@@ -150,7 +150,7 @@ fn tags_list_is_in_case_insensitive_order() {
 #[test]
 fn tags_list_caps_n_at_the_page_limit_and_links_on() {
     let mut d = Daemon::start_open_with_config(NOT_ABOUT_ACCESS, "[limits]\nlist_page_max = 3\n");
-    let manifest = image(&d, "app", 160, 1, Flavor::Oci);
+    let manifest = image(&d, "app", 160, 1, Format::Oci);
     let all: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
     for tag in &all {
         push(&d, "app", tag, OCI_MANIFEST, &manifest);

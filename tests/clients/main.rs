@@ -37,10 +37,7 @@ const SKOPEO: &str = "skopeo";
 /// No single skopeo command should come near this; a hung client fails the test instead.
 const SKOPEO_COMMAND_TIMEOUT: &str = "60s";
 
-const MEDIA_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const MEDIA_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const MEDIA_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const MEDIA_LAYER_TAR_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use berth_fixtures::media_type::{OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST};
 const ANNOTATION_REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 // ----- fixtures: images built offline ---------------------------------------------------------
@@ -148,16 +145,16 @@ impl Image {
         .expect("config json");
         let manifest = serde_json::to_vec_pretty(&json!({
             "schemaVersion": 2,
-            "mediaType": MEDIA_MANIFEST,
+            "mediaType": OCI_MANIFEST,
             "config": {
-                "mediaType": MEDIA_CONFIG,
+                "mediaType": OCI_CONFIG,
                 "digest": sha256_digest(&config),
                 "size": config.len(),
             },
             "layers": layers
                 .iter()
                 .map(|l| json!({
-                    "mediaType": MEDIA_LAYER_TAR_GZIP,
+                    "mediaType": OCI_LAYER,
                     "digest": l.digest(),
                     "size": l.gz.len(),
                 }))
@@ -210,11 +207,11 @@ impl MultiArch {
         let images = vec![Image::random(rng, "amd64"), Image::random(rng, "arm64")];
         let index = serde_json::to_vec_pretty(&json!({
             "schemaVersion": 2,
-            "mediaType": MEDIA_INDEX,
+            "mediaType": OCI_INDEX,
             "manifests": images
                 .iter()
                 .map(|i| json!({
-                    "mediaType": MEDIA_MANIFEST,
+                    "mediaType": OCI_MANIFEST,
                     "digest": i.digest(),
                     "size": i.manifest.len(),
                     "platform": i.platform(),
@@ -266,10 +263,9 @@ fn write_layout_index(layout: &Path, refs: &[(&str, &str, &[u8])]) {
             })
         })
         .collect();
-    let index = json!({ "schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests });
     std::fs::write(
         layout.join("index.json"),
-        serde_json::to_vec(&index).expect("json"),
+        berth_fixtures::image_index(berth_fixtures::Format::Oci, &manifests),
     )
     .expect("write index.json");
 }
@@ -281,7 +277,7 @@ fn write_image_layout(layout: &Path, images: &[(&str, &Image)]) {
     }
     let refs: Vec<(&str, &str, &[u8])> = images
         .iter()
-        .map(|(tag, image)| (*tag, MEDIA_MANIFEST, image.manifest.as_slice()))
+        .map(|(tag, image)| (*tag, OCI_MANIFEST, image.manifest.as_slice()))
         .collect();
     write_layout_index(layout, &refs);
 }
@@ -538,7 +534,7 @@ fn registry_manifest(d: &Daemon, repo: &str, reference: &str) -> support::Resp {
     send(
         "GET",
         &d.url(&format!("/v2/{repo}/manifests/{reference}")),
-        &[("Accept", &format!("{MEDIA_MANIFEST}, {MEDIA_INDEX}"))],
+        &[("Accept", &format!("{OCI_MANIFEST}, {OCI_INDEX}"))],
         b"",
     )
 }

@@ -90,7 +90,7 @@ fn access_control_with_podman() {
             &d.url(&format!("/v2/{repo}/manifests/v1")),
             &[
                 ("Authorization", &auth),
-                ("Accept", &format!("{MEDIA_MANIFEST}, {MEDIA_INDEX}")),
+                ("Accept", &format!("{OCI_MANIFEST}, {OCI_INDEX}")),
             ],
             b"",
         )

@@ -90,7 +90,7 @@ fn push_pull_inspect_round_trip() {
     );
     let desc = layout_ref(&pulled, "v1");
     assert_eq!(desc["digest"], image.digest(), "{desc}");
-    assert_eq!(desc["mediaType"], MEDIA_MANIFEST, "{desc}");
+    assert_eq!(desc["mediaType"], OCI_MANIFEST, "{desc}");
     assert_eq!(desc["size"], image.manifest.len(), "{desc}");
     assert_layout_holds_image(&pulled, &image);
 
@@ -129,7 +129,7 @@ fn multi_arch_index_round_trip() {
         image.write_blobs(&src);
     }
     write_blob(&src, &multi.index);
-    write_layout_index(&src, &[("2.0", MEDIA_INDEX, &multi.index)]);
+    write_layout_index(&src, &[("2.0", OCI_INDEX, &multi.index)]);
 
     let repo = "multi/app";
     skopeo.push(&d, &src, "2.0", &format!("{repo}:2.0"), true);
@@ -137,7 +137,7 @@ fn multi_arch_index_round_trip() {
     assert_eq!(skopeo.inspect_raw(&d, &format!("{repo}:2.0")), multi.index);
     let index = registry_manifest(&d, repo, "2.0");
     assert_eq!(index.status, 200);
-    assert_eq!(index.header("content-type"), Some(MEDIA_INDEX));
+    assert_eq!(index.header("content-type"), Some(OCI_INDEX));
     assert_eq!(
         index.header("docker-content-digest"),
         Some(multi.digest().as_str())
@@ -188,7 +188,7 @@ fn multi_arch_index_round_trip() {
     );
     let desc = layout_ref(&pulled, "2.0");
     assert_eq!(desc["digest"], multi.digest(), "{desc}");
-    assert_eq!(desc["mediaType"], MEDIA_INDEX, "{desc}");
+    assert_eq!(desc["mediaType"], OCI_INDEX, "{desc}");
     assert_eq!(layout_blob(&pulled, &multi.digest()), multi.index);
     for image in &multi.images {
         assert_layout_holds_image(&pulled, image);

@@ -29,11 +29,7 @@ mod full_disk;
 mod gc;
 mod integrity;
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
-const OCI_EMPTY: &str = "application/vnd.oci.empty.v1+json";
+use berth_fixtures::media_type::{OCI_EMPTY, OCI_INDEX, OCI_MANIFEST};
 
 /// Collections and scrubs run only when asked, and nothing is protected by age.
 const GC_NOW: &str = "[gc]\ninterval_s = 0\ngrace_period_s = 0\n[scrub]\ninterval_s = 0\n";
@@ -71,7 +67,7 @@ impl Image {
 }
 
 fn descriptor(media_type: &str, digest: &str, size: usize) -> Value {
-    json!({ "mediaType": media_type, "digest": digest, "size": size })
+    berth_fixtures::descriptor(media_type, digest, size as u64)
 }
 
 fn config_bytes(name: &str) -> Vec<u8> {
@@ -86,16 +82,16 @@ fn push_image_of(d: &Daemon, repo: &str, reference: &str, name: &str, layers: &[
     for blob in &blobs {
         push_blob(d, repo, blob);
     }
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": descriptor(OCI_CONFIG, &sha256_digest(&blobs[0]), blobs[0].len()),
-        "layers": blobs[1..]
-            .iter()
-            .map(|b| descriptor(OCI_LAYER, &sha256_digest(b), b.len()))
-            .collect::<Vec<_>>(),
-    }))
-    .expect("json");
+    let digests: Vec<String> = blobs.iter().map(|b| sha256_digest(b)).collect();
+    let refs: Vec<berth_fixtures::BlobRef<'_>> = blobs
+        .iter()
+        .zip(&digests)
+        .map(|(blob, digest)| berth_fixtures::BlobRef {
+            digest,
+            size: blob.len() as u64,
+        })
+        .collect();
+    let manifest = berth_fixtures::image_manifest(berth_fixtures::Format::Oci, refs[0], &refs[1..]);
     let digest = put_manifest(d, repo, reference, OCI_MANIFEST, &manifest);
     Image {
         repo: repo.to_owned(),

@@ -29,10 +29,7 @@ const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");
 const ADMIN_PASSWORD: &str = "admin-password-1";
 const AUTH_TOML: &str = "[auth]\nenabled = true\nadmin_password = \"admin-password-1\"\n";
 
-const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
-const OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+use berth_fixtures::media_type::{OCI_INDEX, OCI_LAYER, OCI_MANIFEST};
 
 // ----- the OpenAPI document as a checker ----------------------------------------------------
 
@@ -420,15 +417,20 @@ fn push_image(client: &Client<'_>, repo: &str, tag: &str) -> Image {
     let config_digest = client.push_blob(repo, &config);
     let layers: Vec<Vec<u8>> = vec![random_bytes(1, 1500), random_bytes(2, 2500)];
     let layer_digests: Vec<String> = layers.iter().map(|l| client.push_blob(repo, l)).collect();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-        "layers": layers.iter().zip(&layer_digests).map(|(l, d)| json!({
-            "mediaType": OCI_LAYER, "digest": d, "size": l.len()
-        })).collect::<Vec<_>>(),
-    }))
-    .expect("json");
+    let layer_refs: Vec<berth_fixtures::BlobRef<'_>> = layers
+        .iter()
+        .zip(&layer_digests)
+        .map(|(layer, digest)| berth_fixtures::BlobRef {
+            digest,
+            size: layer.len() as u64,
+        })
+        .collect();
+    let config_ref = berth_fixtures::BlobRef {
+        digest: &config_digest,
+        size: config.len() as u64,
+    };
+    let manifest =
+        berth_fixtures::image_manifest(berth_fixtures::Format::Oci, config_ref, &layer_refs);
     let manifest_digest = client.push_manifest(repo, tag, OCI_MANIFEST, &manifest);
     let size = (manifest.len() + config.len() + layers.iter().map(Vec::len).sum::<usize>()) as u64;
     Image {

@@ -411,23 +411,8 @@ pub fn try_send(
     })
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
-/// Deterministic pseudo-random bytes from a seed (xorshift); for test blobs.
-pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+// The pure builders (content, digests, documents) are shared with the bench.
+pub use berth_fixtures::{random_bytes, sha256_digest};
 
 /// Pushes `bytes` as a blob of `repo` with a monolithic POST; returns its digest.
 pub fn push_blob(d: &Daemon, repo: &str, bytes: &[u8]) -> String {
@@ -465,39 +450,29 @@ pub fn push_manifest(
 
 /// An OCI image manifest for a config blob and layers (digest, size), as bytes.
 pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Vec<u8> {
-    let layers: Vec<serde_json::Value> = layers
-        .iter()
-        .map(|(digest, size)| {
-            serde_json::json!({
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                "digest": digest,
-                "size": size,
-            })
-        })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config.0,
-            "size": config.1,
-        },
-        "layers": layers,
-    }))
-    .expect("json")
+    fn blob<'a>((digest, size): (&'a str, usize)) -> berth_fixtures::BlobRef<'a> {
+        berth_fixtures::BlobRef {
+            digest,
+            size: size as u64,
+        }
+    }
+    let layers: Vec<berth_fixtures::BlobRef<'_>> = layers.iter().copied().map(blob).collect();
+    berth_fixtures::image_manifest(berth_fixtures::Format::Oci, blob(config), &layers)
 }
 
 /// Pushes a config and `layer_count` random layers and an image manifest tagged `tag`;
 /// returns the manifest digest.
 pub fn push_image(d: &Daemon, repo: &str, tag: &str, seed: u64, layer_count: usize) -> String {
-    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}");
-    let config_digest = push_blob(d, repo, config.as_bytes());
-    let layers: Vec<(String, usize)> = (0..layer_count)
-        .map(|i| {
-            let bytes = random_bytes(seed * 1000 + i as u64, 1000 + i * 17);
-            (push_blob(d, repo, &bytes), bytes.len())
-        })
+    let layer_bytes: Vec<Vec<u8>> = (0..layer_count)
+        .map(|i| random_bytes(seed * 1000 + i as u64, 1000 + i * 17))
+        .collect();
+    let diff_ids: Vec<String> = layer_bytes.iter().map(|b| sha256_digest(b)).collect();
+    let diff_ids: Vec<&str> = diff_ids.iter().map(String::as_str).collect();
+    let config = berth_fixtures::image_config(&diff_ids, seed);
+    let config_digest = push_blob(d, repo, &config);
+    let layers: Vec<(String, usize)> = layer_bytes
+        .iter()
+        .map(|bytes| (push_blob(d, repo, bytes), bytes.len()))
         .collect();
     let layer_refs: Vec<(&str, usize)> = layers.iter().map(|(d, s)| (d.as_str(), *s)).collect();
     let manifest = image_manifest((&config_digest, config.len()), &layer_refs);
