@@ -174,7 +174,7 @@ fn oversized_request_heads_are_refused() {
         status.is_empty() || status.contains(" 431 ") || status.contains(" 400 "),
         "oversized head got {status:?}"
     );
-    // The daemon is unharmed.
+    // The daemon is unharmed. (It runs as shipped: without credentials /v2/ is refused.)
     assert_eq!(
         send(
             "GET",
@@ -185,6 +185,7 @@ fn oversized_request_heads_are_refused() {
         .status,
         200
     );
+    assert_eq!(send("GET", &daemon.url("/v2/"), &[], &[]).status, 401);
     daemon.stop();
 }
 

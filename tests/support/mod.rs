@@ -3,6 +3,13 @@
 //!
 //! Every daemon's log is checked when it stops: an ERROR or WARN line nobody expected fails
 //! the test (a habit from neon's system tests).
+//!
+//! A daemon starts as shipped, with access control on and the admin password
+//! [`ADMIN_PASSWORD`]; a test that is not about access control turns it off and says why
+//! (`Daemon::start_open(reason)`, `DaemonOptions::access_control_off(reason)`). Tests wait for
+//! what the daemon does in the background with [`wait_until`]/[`wait_for`], never a fixed
+//! sleep. The pure OCI builders (content, digests, documents) are `berth-fixtures`, shared with
+//! the bench.
 
 #![allow(dead_code)]
 
