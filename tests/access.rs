@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
-use support::{random_bytes, send, sha256_digest, Daemon, Resp};
+use support::{random_bytes, send, sha256_digest, wait_until, Daemon, Resp};
 
 const ADMIN_PASSWORD: &str = "admin-secret-pw-1";
 
@@ -342,7 +342,6 @@ fn token_flow_grants_only_what_policies_allow() {
 
     // The audit trail has the reader's login and pull, and the refused push. Records are
     // written in batches, so poll.
-    let deadline = Instant::now() + Duration::from_secs(10);
     let kept = |operation: &str, result: &str| -> usize {
         let r = ok(
             call(
@@ -358,13 +357,11 @@ fn token_flow_grants_only_what_policies_allow() {
     };
     // Both of the reader's pulls of team/app (the token's, then the Basic one): shards flush
     // their records independently, so until both are in, an older record may be missing.
-    while !(kept("login", "ok") >= 1 && kept("pull", "ok") >= 2) {
-        assert!(
-            Instant::now() < deadline,
-            "the audit trail lacks the reader's login and pull"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        "the audit trail to hold the reader's login and both of its pulls",
+        Duration::from_secs(10),
+        || kept("login", "ok") >= 1 && kept("pull", "ok") >= 2,
+    );
     let r = ok(
         call(
             &d,
@@ -484,7 +481,8 @@ fn temporary_credentials_work_then_expire() {
         push_blob_as(&d, "tmp/app", Some(&temporary), b"no").status,
         403
     );
-    // Useless after expiry (2 s here).
+    // Useless after expiry (2 s here). Real time must pass; the 200 ms sleep paces the
+    // polling (to become injected time once the daemon's clock can be set by tests).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let status = call(&d, "GET", "/v2/", Some(&temporary), None).status;

@@ -11,6 +11,10 @@
 
 mod support;
 
+/// Why these tests run with access control off (`Daemon::start_open`).
+const NOT_ABOUT_ACCESS: &str =
+    "crash safety of pushes and GC under load; a password check on every request would only slow the load";
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -351,7 +355,7 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
         .unwrap_or(30);
     println!("crash test: seed {seed} (BERTH_CRASH_SEED={seed} replays), {cycles} cycles");
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut d = Daemon::start();
+    let mut d = Daemon::start_open(NOT_ABOUT_ACCESS);
     let model = Arc::new(Mutex::new(Model::default()));
     let mut garbage: BTreeMap<String, usize> = BTreeMap::new();
     for cycle in 0..cycles {
@@ -365,6 +369,8 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
                 std::thread::spawn(move || work(base, worker_seed, model, deadline))
             })
             .collect();
+        // Not synchronisation: the load runs for a random time so the SIGKILL lands at a
+        // random moment of it.
         std::thread::sleep(Duration::from_millis(run_ms));
         d.kill();
         for w in workers {
@@ -417,7 +423,8 @@ type Acknowledged = BTreeMap<String, (Vec<u8>, Vec<(String, Vec<u8>)>)>;
 fn pushes_never_lose_blobs_to_a_concurrent_gc() {
     const REPO: &str = "race/app";
     const POOL: usize = 24;
-    let mut d = Daemon::start_with_config(
+    let mut d = Daemon::start_open_with_config(
+        NOT_ABOUT_ACCESS,
         "[gc]\ninterval_s = 0\ngrace_period_s = 0\nops_per_s = 0\n[scrub]\ninterval_s = 0\n",
     );
     let pool: Arc<Vec<Vec<u8>>> = Arc::new(

@@ -8,7 +8,10 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use support::{random_bytes, send, sha256_digest, Daemon, BERTH};
+use support::{
+    admin_auth, create_namespace, random_bytes, send, sha256_digest, upload_files, wait_for,
+    wait_until, Daemon, BERTH,
+};
 
 /// Reads one HTTP/1.1 response head from a raw socket; returns the status line.
 fn read_status_line(stream: &mut TcpStream) -> String {
@@ -29,7 +32,8 @@ fn read_status_line(stream: &mut TcpStream) -> String {
 
 #[test]
 fn sigterm_lets_an_in_flight_upload_finish_and_exits_zero() {
-    let mut daemon = Daemon::start();
+    let mut daemon =
+        Daemon::start_open("shutdown drains requests; raw HTTP/1.1 without credentials");
     let blob = random_bytes(7, 256 << 10);
     let digest = sha256_digest(&blob);
     let mut stream = TcpStream::connect(daemon.addr).expect("connect");
@@ -44,20 +48,28 @@ fn sigterm_lets_an_in_flight_upload_finish_and_exits_zero() {
     stream.write_all(head.as_bytes()).expect("head");
     stream.write_all(&blob[..1000]).expect("first part");
     stream.flush().expect("flush");
-    // Let the request reach the handler, then ask the daemon to stop.
-    std::thread::sleep(Duration::from_millis(300));
+    // Once the request has reached the handler (its session file exists), ask the daemon
+    // to stop.
+    wait_until(
+        "the in-flight upload's session file",
+        Duration::from_secs(10),
+        || !upload_files(&daemon).is_empty(),
+    );
     support::signal(daemon.pid(), "TERM");
-    std::thread::sleep(Duration::from_millis(300));
-    // New connections are no longer accepted...
-    assert!(
-        TcpStream::connect(daemon.addr).is_err()
-            || send("GET", &daemon.url("/v2/"), &[], &[]).status != 200,
-        "a stopping daemon still served a new request"
+    // New connections are soon refused (the listeners are closed)...
+    wait_until(
+        "a stopping daemon to refuse new connections",
+        Duration::from_secs(10),
+        || TcpStream::connect(daemon.addr).is_err(),
     );
     // ...but the request in flight completes.
     stream.write_all(&blob[1000..]).expect("rest");
     let status = read_status_line(&mut stream);
-    assert!(status.contains(" 201 "), "in-flight upload got {status:?}");
+    assert!(
+        status.contains(" 201 "),
+        "in-flight upload got {status:?}:\n{}",
+        daemon.log()
+    );
     daemon.stop();
     let stored = daemon.data_path(&format!("blobs/sha256/{}/{}", &digest[7..9], &digest[7..]));
     assert_eq!(std::fs::read(stored).expect("blob stored"), blob);
@@ -65,7 +77,8 @@ fn sigterm_lets_an_in_flight_upload_finish_and_exits_zero() {
 
 #[test]
 fn idle_upload_sessions_expire_with_their_files() {
-    let mut daemon = Daemon::start_with_config(
+    let mut daemon = Daemon::start_open_with_config(
+        "upload expiry; sessions are opened without credentials",
         "[uploads]\nsession_idle_ttl_s = 1\nexpiry_sweep_interval_s = 1\n",
     );
     let r = send("POST", &daemon.url("/v2/idle/blobs/uploads/"), &[], &[]);
@@ -84,6 +97,8 @@ fn idle_upload_sessions_expire_with_their_files() {
         file.exists(),
         "session file exists while the session is alive"
     );
+    // Real time must pass for the session to expire (TTL 1 s, sweep every 1 s); to become
+    // a bounded wait once the daemon's clock can be injected in tests.
     std::thread::sleep(Duration::from_millis(3500));
     let r = send("GET", &daemon.url(&location), &[], &[]);
     assert_eq!(r.status, 404, "expired session still answers");
@@ -94,7 +109,10 @@ fn idle_upload_sessions_expire_with_their_files() {
 
 #[test]
 fn sessions_work_from_every_shard() {
-    let mut daemon = Daemon::start_with_config("[server]\nshards = 2\n");
+    let mut daemon = Daemon::start_open_with_config(
+        "sessions across shards; 64 chunk requests would each verify a password",
+        "[server]\nshards = 2\n",
+    );
     let r = send("POST", &daemon.url("/v2/spread/blobs/uploads/"), &[], &[]);
     let location = r.header("location").expect("location").to_owned();
     // Each chunk on a new connection; SO_REUSEPORT spreads them over both shards.
@@ -143,6 +161,7 @@ fn sessions_work_from_every_shard() {
 #[test]
 fn oversized_request_heads_are_refused() {
     let mut daemon = Daemon::start();
+    let admin = admin_auth();
     let huge = "x".repeat(200 << 10);
     let mut stream = TcpStream::connect(daemon.addr).expect("connect");
     stream
@@ -155,8 +174,18 @@ fn oversized_request_heads_are_refused() {
         status.is_empty() || status.contains(" 431 ") || status.contains(" 400 "),
         "oversized head got {status:?}"
     );
-    // The daemon is unharmed.
-    assert_eq!(send("GET", &daemon.url("/v2/"), &[], &[]).status, 200);
+    // The daemon is unharmed. (It runs as shipped: without credentials /v2/ is refused.)
+    assert_eq!(
+        send(
+            "GET",
+            &daemon.url("/v2/"),
+            &[("Authorization", &admin)],
+            &[]
+        )
+        .status,
+        200
+    );
+    assert_eq!(send("GET", &daemon.url("/v2/"), &[], &[]).status, 401);
     daemon.stop();
 }
 
@@ -227,16 +256,39 @@ fn configuration_reference_matches_the_code() {
 #[test]
 fn open_upload_sessions_are_limited() {
     let mut daemon = Daemon::start_with_config("[uploads]\nsessions_max = 3\n");
+    create_namespace(&daemon, "lc");
+    let admin = admin_auth();
+    let auth = [("Authorization", admin.as_str())];
     for _ in 0..3 {
-        let r = send("POST", &daemon.url("/v2/many/blobs/uploads/"), &[], &[]);
-        assert_eq!(r.status, 202);
+        let r = send(
+            "POST",
+            &daemon.url("/v2/lc/many/blobs/uploads/"),
+            &auth,
+            &[],
+        );
+        assert_eq!(r.status, 202, "{:?}", String::from_utf8_lossy(&r.body));
     }
-    let r = send("POST", &daemon.url("/v2/many/blobs/uploads/"), &[], &[]);
+    let r = send(
+        "POST",
+        &daemon.url("/v2/lc/many/blobs/uploads/"),
+        &auth,
+        &[],
+    );
     assert_eq!(r.status, 429, "{:?}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.error_code(), "TOOMANYREQUESTS");
     assert!(r.header("retry-after").is_some());
     // Monolithic pushes open no session and still work.
-    support::push_blob(&daemon, "many", b"still fine");
+    let bytes = b"still fine";
+    let r = send(
+        "POST",
+        &daemon.url(&format!(
+            "/v2/lc/many/blobs/uploads/?digest={}",
+            sha256_digest(bytes)
+        )),
+        &auth,
+        bytes,
+    );
+    assert_eq!(r.status, 201, "{:?}", String::from_utf8_lossy(&r.body));
     daemon.stop();
 }
 
@@ -246,7 +298,8 @@ fn open_upload_sessions_are_limited() {
 /// bound below is ten times the healthy figure and a third of the buggy one.
 #[test]
 fn small_blob_gets_do_not_wait_for_delayed_acks() {
-    let mut daemon = Daemon::start();
+    let mut daemon =
+        Daemon::start_open("measures latency; a password check per GET would dominate it");
     let blob = random_bytes(5, 4096);
     let digest = support::push_blob(&daemon, "nagle", &blob);
     let mut stream = TcpStream::connect(daemon.addr).expect("connect");
@@ -277,12 +330,21 @@ fn small_blob_gets_do_not_wait_for_delayed_acks() {
 #[test]
 fn a_content_range_too_long_for_u64_is_refused_not_fatal() {
     let mut daemon = Daemon::start();
-    let r = send("POST", &daemon.url("/v2/overflow/blobs/uploads/"), &[], &[]);
+    create_namespace(&daemon, "lc");
+    let admin = admin_auth();
+    let auth = ("Authorization", admin.as_str());
+    let r = send(
+        "POST",
+        &daemon.url("/v2/lc/overflow/blobs/uploads/"),
+        &[auth],
+        &[],
+    );
+    assert_eq!(r.status, 202, "{:?}", String::from_utf8_lossy(&r.body));
     let location = r.header("location").expect("location").to_owned();
     let r = send(
         "PATCH",
         &daemon.url(&location),
-        &[("Content-Range", "0-18446744073709551615")],
+        &[auth, ("Content-Range", "0-18446744073709551615")],
         b"x",
     );
     assert_eq!(r.status, 416, "{:?}", String::from_utf8_lossy(&r.body));
@@ -290,12 +352,12 @@ fn a_content_range_too_long_for_u64_is_refused_not_fatal() {
     let r = send(
         "PUT",
         &daemon.url(&format!("{location}?digest={}", sha256_digest(b"x"))),
-        &[("Content-Range", "0-18446744073709551615")],
+        &[auth, ("Content-Range", "0-18446744073709551615")],
         b"x",
     );
     assert_eq!(r.status, 416);
     // Still serving, and the session is intact.
-    let r = send("GET", &daemon.url(&location), &[], &[]);
+    let r = send("GET", &daemon.url(&location), &[auth], &[]);
     assert_eq!(r.status, 204);
     daemon.stop();
 }
@@ -306,7 +368,8 @@ fn a_content_range_too_long_for_u64_is_refused_not_fatal() {
 /// tests). The server now drains a bounded amount of the unread body before answering.
 #[test]
 fn early_errors_are_readable_by_clients_that_write_the_whole_body_first() {
-    let mut daemon = Daemon::start();
+    let mut daemon =
+        Daemon::start_open("early answers to raw HTTP/1.1 requests written without credentials");
     let r = send("POST", &daemon.url("/v2/early/blobs/uploads/"), &[], &[]);
     let location = r.header("location").expect("location").to_owned();
     let body = random_bytes(3, 4 << 20);
@@ -348,17 +411,16 @@ fn a_relative_data_directory_works() {
         .spawn()
         .expect("spawn");
     let addr_file = tmp.path().join("berth-data").join("listen.addr");
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let addr = loop {
-        if let Some(addr) = std::fs::read_to_string(&addr_file)
-            .ok()
-            .filter(|a| !a.trim().is_empty())
-        {
-            break addr.trim().to_owned();
-        }
-        assert!(std::time::Instant::now() < deadline, "did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let addr = wait_for(
+        "the daemon on a relative data directory to listen",
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(&addr_file)
+                .ok()
+                .map(|a| a.trim().to_owned())
+                .filter(|a| !a.is_empty())
+        },
+    );
     let blob = random_bytes(3, 10_000);
     let digest = sha256_digest(&blob);
     let r = send(

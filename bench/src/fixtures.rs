@@ -3,60 +3,19 @@
 //!
 //! Content is random (incompressible) bytes from a splitmix64 generator: cheap to make, so the
 //! load generator spends its CPU on requests, and unique per seed, so that a run never
-//! collides with content an earlier run left on the same server.
+//! collides with content an earlier run left on the same server. The generator and the
+//! documents come from `berth-fixtures`, which the integration tests share; this module adds
+//! the engine's `Digest` type and the pushes.
 
-use berth_engine::oci::media_type::{
-    DOCKER_CONFIG_V1, DOCKER_LAYER_TAR_GZIP, DOCKER_MANIFEST_V2, OCI_CONFIG_V1, OCI_LAYER_TAR_GZIP,
-    OCI_MANIFEST_V1,
-};
 use berth_engine::oci::Digest;
+use berth_fixtures::{BlobRef as FixtureRef, Format};
 use bytes::Bytes;
-use serde_json::json;
 
 use crate::client::{Conn, Failure};
 use crate::registry;
 
-/// splitmix64: a tiny, fast generator; good enough for content and choices, not for secrets.
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-}
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng { state: seed }
-    }
-
-    /// An independent stream for one purpose (`stream`) of a run with `seed`.
-    pub fn derive(seed: u64, stream: u64) -> Rng {
-        let mut mixer = Rng::new(seed ^ stream.wrapping_mul(0xD6E8_FEB8_6659_FD93));
-        Rng::new(mixer.next_u64())
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n`; `n` must not be 0.
-    pub fn below(&mut self, n: u64) -> u64 {
-        assert!(n > 0, "Rng::below(0)");
-        ((u128::from(self.next_u64()) * u128::from(n)) >> 64) as u64
-    }
-
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        let mut chunks = buf.chunks_exact_mut(8);
-        for chunk in &mut chunks {
-            chunk.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        let tail = chunks.into_remainder();
-        let last = self.next_u64().to_le_bytes();
-        tail.copy_from_slice(&last[..tail.len()]);
-    }
-}
+/// splitmix64, from the fixtures shared with the integration tests (`tests/fixtures`).
+pub use berth_fixtures::Rng;
 
 /// A blob held in memory, with its digest.
 #[derive(Clone)]
@@ -93,6 +52,15 @@ pub struct BlobRef {
     pub size: u64,
 }
 
+impl BlobRef {
+    fn fixture(&self) -> FixtureRef<'_> {
+        FixtureRef {
+            digest: self.digest.as_str(),
+            size: self.size,
+        }
+    }
+}
+
 /// The manifest schema images are pushed with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ManifestFormat {
@@ -103,25 +71,15 @@ pub enum ManifestFormat {
 }
 
 impl ManifestFormat {
+    fn fixture_format(self) -> Format {
+        match self {
+            ManifestFormat::Oci => Format::Oci,
+            ManifestFormat::Docker => Format::Docker,
+        }
+    }
+
     pub fn manifest_media_type(self) -> &'static str {
-        match self {
-            ManifestFormat::Oci => OCI_MANIFEST_V1,
-            ManifestFormat::Docker => DOCKER_MANIFEST_V2,
-        }
-    }
-
-    fn config_media_type(self) -> &'static str {
-        match self {
-            ManifestFormat::Oci => OCI_CONFIG_V1,
-            ManifestFormat::Docker => DOCKER_CONFIG_V1,
-        }
-    }
-
-    fn layer_media_type(self) -> &'static str {
-        match self {
-            ManifestFormat::Oci => OCI_LAYER_TAR_GZIP,
-            ManifestFormat::Docker => DOCKER_LAYER_TAR_GZIP,
-        }
+        self.fixture_format().manifest_media_type()
     }
 
     pub fn name(self) -> &'static str {
@@ -153,31 +111,17 @@ pub struct Image {
 /// A plausible image configuration naming `layers`; `nonce` makes it unique.
 pub fn image_config(layers: &[BlobRef], nonce: u64) -> Blob {
     let diff_ids: Vec<&str> = layers.iter().map(|l| l.digest.as_str()).collect();
-    let config = json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": { "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"] },
-        "rootfs": { "type": "layers", "diff_ids": diff_ids },
-        "history": [{ "created_by": format!("berth-bench {nonce:016x}") }],
-    });
-    Blob::new(Bytes::from(
-        serde_json::to_vec(&config).expect("a JSON value serializes"),
-    ))
+    Blob::new(Bytes::from(berth_fixtures::image_config(&diff_ids, nonce)))
 }
 
 /// An image manifest of `format` for `config` and `layers`.
 pub fn image_manifest(format: ManifestFormat, config: &BlobRef, layers: &[BlobRef]) -> Manifest {
-    let descriptor = |media_type: &str, blob: &BlobRef| json!({ "mediaType": media_type, "digest": blob.digest.as_str(), "size": blob.size });
-    let manifest = json!({
-        "schemaVersion": 2,
-        "mediaType": format.manifest_media_type(),
-        "config": descriptor(format.config_media_type(), config),
-        "layers": layers
-            .iter()
-            .map(|layer| descriptor(format.layer_media_type(), layer))
-            .collect::<Vec<_>>(),
-    });
-    let bytes = Bytes::from(serde_json::to_vec(&manifest).expect("a JSON value serializes"));
+    let layers: Vec<FixtureRef<'_>> = layers.iter().map(BlobRef::fixture).collect();
+    let bytes = Bytes::from(berth_fixtures::image_manifest(
+        format.fixture_format(),
+        config.fixture(),
+        &layers,
+    ));
     Manifest {
         digest: Digest::sha256_of(&bytes),
         bytes,
@@ -243,16 +187,6 @@ mod tests {
         assert_eq!(a.bytes.len(), 1001);
         assert_eq!(a.digest, b.digest);
         assert_ne!(a.digest, c.digest);
-    }
-
-    #[test]
-    fn below_stays_in_range() {
-        let mut rng = Rng::new(1);
-        for n in [1u64, 2, 3, 100, u64::MAX] {
-            for _ in 0..1000 {
-                assert!(rng.below(n) < n);
-            }
-        }
     }
 
     #[test]

@@ -3,6 +3,13 @@
 //!
 //! Every daemon's log is checked when it stops: an ERROR or WARN line nobody expected fails
 //! the test (a habit from neon's system tests).
+//!
+//! A daemon starts as shipped, with access control on and the admin password
+//! [`ADMIN_PASSWORD`]; a test that is not about access control turns it off and says why
+//! (`Daemon::start_open(reason)`, `DaemonOptions::access_control_off(reason)`). Tests wait for
+//! what the daemon does in the background with [`wait_until`]/[`wait_for`], never a fixed
+//! sleep. The pure OCI builders (content, digests, documents) are `berth-fixtures`, shared with
+//! the bench.
 
 #![allow(dead_code)]
 
@@ -26,30 +33,106 @@ pub struct Daemon {
     _tmp: Option<tempfile::TempDir>,
 }
 
-impl Daemon {
-    /// A fresh daemon with a fresh data directory and the default configuration.
-    pub fn start() -> Daemon {
-        Self::start_with_config("")
+/// The admin password every daemon started by the harness gets through
+/// `BERTH_ADMIN_PASSWORD` (a test's own `auth.admin_password` takes precedence).
+pub const ADMIN_PASSWORD: &str = "harness-admin-pw-1";
+
+/// How to start a daemon. Without options it is the product as shipped: access control on.
+/// A test that is not about access control may turn it off, saying why, with
+/// [`DaemonOptions::access_control_off`] (grep for it to find them all).
+#[derive(Default)]
+pub struct DaemonOptions {
+    toml: String,
+    data_dir: Option<PathBuf>,
+    access_control_off: Option<String>,
+}
+
+impl DaemonOptions {
+    /// The config file holds `toml` (plus `[auth] enabled = false` if access control is off).
+    pub fn config(mut self, toml: &str) -> Self {
+        self.toml = toml.to_owned();
+        self
     }
 
-    /// A fresh daemon whose config file holds `toml`.
+    /// Runs on `data_dir` instead of a fresh temporary one.
+    pub fn data_dir(mut self, data_dir: PathBuf) -> Self {
+        self.data_dir = Some(data_dir);
+        self
+    }
+
+    /// Starts the daemon with `[auth] enabled = false`, unlike the shipped configuration;
+    /// `reason` says why this test does not need access control.
+    pub fn access_control_off(mut self, reason: &str) -> Self {
+        assert!(!reason.trim().is_empty(), "say why access control is off");
+        self.access_control_off = Some(reason.to_owned());
+        self
+    }
+
+    pub fn start(self) -> Daemon {
+        let toml = match &self.access_control_off {
+            None => self.toml,
+            Some(reason) => {
+                assert!(
+                    !self.toml.contains("[auth]"),
+                    "a test that configures [auth] cannot also turn access control off"
+                );
+                format!(
+                    "# access control off: {}\n[auth]\nenabled = false\n{}",
+                    reason.replace('\n', " "),
+                    self.toml
+                )
+            }
+        };
+        Daemon::launch(self.data_dir, &toml)
+    }
+}
+
+impl Daemon {
+    /// A fresh daemon with a fresh data directory and the shipped configuration (access
+    /// control on; the admin password is [`ADMIN_PASSWORD`]).
+    pub fn start() -> Daemon {
+        Self::options().start()
+    }
+
+    /// A fresh daemon whose config file holds `toml`, access control on unless `toml` says
+    /// otherwise.
     pub fn start_with_config(toml: &str) -> Daemon {
-        Self::start_at(None, toml)
+        Self::options().config(toml).start()
     }
 
     /// A daemon on `data_dir` (default: a fresh temporary one) whose config file holds `toml`.
     pub fn start_at(data_dir: Option<PathBuf>, toml: &str) -> Daemon {
+        let mut options = Self::options().config(toml);
+        if let Some(data_dir) = data_dir {
+            options = options.data_dir(data_dir);
+        }
+        options.start()
+    }
+
+    /// Options for a daemon that differs from the shipped one.
+    pub fn options() -> DaemonOptions {
+        DaemonOptions::default()
+    }
+
+    /// A fresh daemon with the default configuration but access control off, for `reason`.
+    pub fn start_open(reason: &str) -> Daemon {
+        Self::options().access_control_off(reason).start()
+    }
+
+    /// A fresh daemon whose config file holds `toml`, access control off for `reason`.
+    pub fn start_open_with_config(reason: &str, toml: &str) -> Daemon {
+        Self::options()
+            .access_control_off(reason)
+            .config(toml)
+            .start()
+    }
+
+    fn launch(data_dir: Option<PathBuf>, toml: &str) -> Daemon {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = data_dir.unwrap_or_else(|| tmp.path().join("data"));
-        // Access control is on by default; tests that are not about it turn it off.
-        let toml = if toml.contains("[auth]") {
-            toml.to_owned()
-        } else {
-            format!("[auth]\nenabled = false\n{toml}")
-        };
         let config_path = Some(tmp.path().join("berth.toml"));
         if let Some(path) = &config_path {
-            std::fs::write(path, &toml).expect("write config");
+            std::fs::write(path, toml).expect("write config");
         }
         let log_path = tmp.path().join("berth.log");
         let mut daemon = Daemon {
@@ -79,6 +162,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .env("RUST_LOG", "info")
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log);
@@ -334,23 +418,8 @@ pub fn try_send(
     })
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    use sha2::Digest as _;
-    format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
-}
-
-/// Deterministic pseudo-random bytes from a seed (xorshift); for test blobs.
-pub fn random_bytes(seed: u64, len: usize) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+// The pure builders (content, digests, documents) are shared with the bench.
+pub use berth_fixtures::{random_bytes, sha256_digest};
 
 /// Pushes `bytes` as a blob of `repo` with a monolithic POST; returns its digest.
 pub fn push_blob(d: &Daemon, repo: &str, bytes: &[u8]) -> String {
@@ -388,39 +457,29 @@ pub fn push_manifest(
 
 /// An OCI image manifest for a config blob and layers (digest, size), as bytes.
 pub fn image_manifest(config: (&str, usize), layers: &[(&str, usize)]) -> Vec<u8> {
-    let layers: Vec<serde_json::Value> = layers
-        .iter()
-        .map(|(digest, size)| {
-            serde_json::json!({
-                "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                "digest": digest,
-                "size": size,
-            })
-        })
-        .collect();
-    serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": config.0,
-            "size": config.1,
-        },
-        "layers": layers,
-    }))
-    .expect("json")
+    fn blob<'a>((digest, size): (&'a str, usize)) -> berth_fixtures::BlobRef<'a> {
+        berth_fixtures::BlobRef {
+            digest,
+            size: size as u64,
+        }
+    }
+    let layers: Vec<berth_fixtures::BlobRef<'_>> = layers.iter().copied().map(blob).collect();
+    berth_fixtures::image_manifest(berth_fixtures::Format::Oci, blob(config), &layers)
 }
 
 /// Pushes a config and `layer_count` random layers and an image manifest tagged `tag`;
 /// returns the manifest digest.
 pub fn push_image(d: &Daemon, repo: &str, tag: &str, seed: u64, layer_count: usize) -> String {
-    let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"seed\":{seed}}}");
-    let config_digest = push_blob(d, repo, config.as_bytes());
-    let layers: Vec<(String, usize)> = (0..layer_count)
-        .map(|i| {
-            let bytes = random_bytes(seed * 1000 + i as u64, 1000 + i * 17);
-            (push_blob(d, repo, &bytes), bytes.len())
-        })
+    let layer_bytes: Vec<Vec<u8>> = (0..layer_count)
+        .map(|i| random_bytes(seed * 1000 + i as u64, 1000 + i * 17))
+        .collect();
+    let diff_ids: Vec<String> = layer_bytes.iter().map(|b| sha256_digest(b)).collect();
+    let diff_ids: Vec<&str> = diff_ids.iter().map(String::as_str).collect();
+    let config = berth_fixtures::image_config(&diff_ids, seed);
+    let config_digest = push_blob(d, repo, &config);
+    let layers: Vec<(String, usize)> = layer_bytes
+        .iter()
+        .map(|bytes| (push_blob(d, repo, bytes), bytes.len()))
         .collect();
     let layer_refs: Vec<(&str, usize)> = layers.iter().map(|(d, s)| (d.as_str(), *s)).collect();
     let manifest = image_manifest((&config_digest, config.len()), &layer_refs);
@@ -440,15 +499,77 @@ pub fn push_image(d: &Daemon, repo: &str, tag: &str, seed: u64, layer_count: usi
     sha256_digest(&manifest)
 }
 
+/// Files in `uploads/` (session files of unfinished uploads and nothing else), sorted.
+pub fn upload_files(d: &Daemon) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(d.data_path("uploads"))
+        .expect("uploads dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
 /// Waits until `path` exists or panics after `timeout`.
 pub fn wait_for_file(path: &Path, timeout: Duration) {
+    wait_until(&format!("{} to appear", path.display()), timeout, || {
+        path.exists()
+    });
+}
+
+/// Polls `cond` until it holds; panics after `timeout`, naming `what` was awaited. The way a
+/// test waits for something the daemon does in the background: never a fixed sleep.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    wait_for(what, timeout, || cond().then_some(()))
+}
+
+/// Polls `probe` until it returns `Some`, and returns that; panics after `timeout`, naming
+/// `what` was awaited.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
-    while !path.exists() {
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
         assert!(
             Instant::now() < deadline,
-            "{} did not appear",
-            path.display()
+            "timed out after {timeout:?} waiting for {what}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// `Authorization` header value for Basic credentials.
+pub fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// `Authorization` header value for the harness's admin account.
+pub fn admin_auth() -> String {
+    basic_auth("admin", ADMIN_PASSWORD)
+}
+
+/// Creates namespace `name` as the harness's admin (`POST /api/v1/namespaces`); with access
+/// control on, a repository needs one before anything is pushed to it.
+pub fn create_namespace(d: &Daemon, name: &str) {
+    let auth = admin_auth();
+    let body = serde_json::json!({ "name": name }).to_string();
+    let r = send(
+        "POST",
+        &d.url("/api/v1/namespaces"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        body.as_bytes(),
+    );
+    assert!(
+        (200..300).contains(&r.status),
+        "create namespace {name}: {} {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
 }
