@@ -77,10 +77,11 @@ fn sigterm_lets_an_in_flight_upload_finish_and_exits_zero() {
 
 #[test]
 fn idle_upload_sessions_expire_with_their_files() {
-    let mut daemon = Daemon::start_open_with_config(
-        "upload expiry; sessions are opened without credentials",
-        "[uploads]\nsession_idle_ttl_s = 1\nexpiry_sweep_interval_s = 1\n",
-    );
+    // The daemon's clock is the test clock: a day passes in a file write, not in real time.
+    let mut daemon = Daemon::options()
+        .access_control_off("upload expiry; sessions are opened without credentials")
+        .test_clock()
+        .start();
     let r = send("POST", &daemon.url("/v2/idle/blobs/uploads/"), &[], &[]);
     assert_eq!(r.status, 202);
     let location = r.header("location").expect("location").to_owned();
@@ -97,9 +98,17 @@ fn idle_upload_sessions_expire_with_their_files() {
         file.exists(),
         "session file exists while the session is alive"
     );
-    // Real time must pass for the session to expire (TTL 1 s, sweep every 1 s); to become
-    // a bounded wait once the daemon's clock can be injected in tests.
-    std::thread::sleep(Duration::from_millis(3500));
+    let expire = || send("POST", &daemon.url("/api/v1/admin/expire"), &[], &[]);
+    // Within the idle TTL (24 h by default) nothing goes.
+    daemon.advance_clock(Duration::from_secs(23 * 3600));
+    let r = expire();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["upload_sessions"], 0, "{}", r.json());
+    assert!(file.exists(), "a session idle for 23 h is kept");
+    daemon.advance_clock(Duration::from_secs(2 * 3600));
+    let r = expire();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["upload_sessions"], 1, "{}", r.json());
     let r = send("GET", &daemon.url(&location), &[], &[]);
     assert_eq!(r.status, 404, "expired session still answers");
     assert_eq!(r.error_code(), "BLOB_UPLOAD_UNKNOWN");

@@ -200,6 +200,7 @@ async fn run_shard(
                 accounts,
                 engine.registry().clone(),
                 &key,
+                engine.clock().clone(),
             ))
         }),
         engine,

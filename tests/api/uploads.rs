@@ -602,10 +602,11 @@ fn interrupted_requests_leave_resumable_sessions_and_no_garbage() {
 
 #[test]
 fn idle_upload_sessions_expire_and_active_ones_do_not() {
-    let mut d = Daemon::start_open_with_config(
-        NOT_ABOUT_ACCESS,
-        "[uploads]\nsession_idle_ttl_s = 2\nexpiry_sweep_interval_s = 1\n",
-    );
+    let mut d = Daemon::options()
+        .access_control_off(NOT_ABOUT_ACCESS)
+        .config("[uploads]\nsession_idle_ttl_s = 3600\n")
+        .test_clock()
+        .start();
     let blob = random_bytes(145, 50_000);
     let idle = start_upload(&d, "app");
     let r = patch_chunk(&d, &idle, 0, &blob[..1000]);
@@ -613,27 +614,21 @@ fn idle_upload_sessions_expire_and_active_ones_do_not() {
     let idle_id = idle.rsplit('/').next().expect("id").to_owned();
     let active = start_upload(&d, "app");
     let mut offset = 0;
-    // Keep one session busy (a chunk every 250 ms) until the idle one is gone.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
+    // The active session gets a chunk every 40 minutes of the daemon's (test) clock; the idle
+    // one none. After two hours only the idle one is past the one-hour TTL.
+    for _ in 0..3 {
         let r = patch_chunk(&d, &active, offset, &blob[offset..offset + 1000]);
         offset += 1000;
         expect_upload_accepted(&r, 202, "app", offset as u64);
-        let r = call(&d, "GET", &idle, &[], b"");
-        if r.status == 404 {
-            expect_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
-            break;
-        }
-        expect_status(&r, 204);
-        assert!(
-            std::time::Instant::now() < deadline,
-            "an upload idle for 2 s was never expired"
-        );
-        // Pacing, not synchronisation: the active session gets a chunk every 250 ms while
-        // real time passes for the idle one to expire (to become injected time once the
-        // daemon's clock can be set by tests).
-        std::thread::sleep(Duration::from_millis(250));
+        d.advance_clock(Duration::from_secs(40 * 60));
     }
+    let r = call(&d, "POST", "/api/v1/admin/expire", &[], b"");
+    expect_status(&r, 200);
+    assert_eq!(r.json()["upload_sessions"], 1, "{}", r.json());
+    let r = call(&d, "GET", &idle, &[], b"");
+    expect_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
+    let r = call(&d, "GET", &active, &[], b"");
+    expect_status(&r, 204);
     let r = patch_chunk(&d, &idle, 1000, &blob[1000..2000]);
     expect_error(&r, 404, "BLOB_UPLOAD_UNKNOWN");
     assert!(

@@ -83,3 +83,62 @@ fn stats_and_gc_commands_work_offline_and_online() {
     pull_verified(&d, &b, "v1");
     d.stop();
 }
+
+/// Bug (#9): `berth gc|stats|fsck` against a running daemon called its admin API without
+/// credentials, so on the shipped configuration (access control on) each failed with 401.
+/// They now call it as `admin` with the password from the configuration, the environment or
+/// `<data_dir>/admin.password`, and say where a password comes from when none is known.
+#[test]
+fn commands_authenticate_to_a_daemon_with_access_control_on() {
+    let mut d = Daemon::start();
+    let run = |args: &[&str], password: Option<&str>| -> Output {
+        let mut cmd = d.command(args);
+        cmd.arg("--json");
+        match password {
+            Some(password) => cmd.env("BERTH_ADMIN_PASSWORD", password),
+            None => cmd.env_remove("BERTH_ADMIN_PASSWORD"),
+        };
+        cmd.output().expect("run berth")
+    };
+    for args in [
+        &["stats"][..],
+        &["gc", "--dry-run"],
+        &["fsck", "--no-verify"],
+    ] {
+        let out = run(args, Some(ADMIN_PASSWORD));
+        assert_eq!(
+            exit_code(&out),
+            0,
+            "berth {args:?}\nstdout: {}\nstderr: {}",
+            stdout(&out),
+            stderr(&out)
+        );
+        let report: Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+        assert!(report.is_object(), "berth {args:?}: {report}");
+        if args[0] == "fsck" {
+            assert_eq!(
+                report["online"],
+                json!(true),
+                "the daemon's scrub ran: {report}"
+            );
+        }
+    }
+
+    // No password anywhere: refused by the daemon, and told where one comes from.
+    let out = run(&["stats"], None);
+    assert_ne!(exit_code(&out), 0);
+    assert!(
+        stderr(&out).contains("401") && stderr(&out).contains("BERTH_ADMIN_PASSWORD"),
+        "{}",
+        stderr(&out)
+    );
+    // A wrong one: the daemon's own 401.
+    let out = run(&["stats"], Some("not-the-password"));
+    assert_ne!(exit_code(&out), 0);
+    assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+    // The generated password file serves when nothing else is set (as on a first start).
+    std::fs::write(d.data_path("admin.password"), ADMIN_PASSWORD).expect("write the file");
+    let out = run(&["stats"], None);
+    assert_eq!(exit_code(&out), 0, "{}", stderr(&out));
+    d.stop();
+}

@@ -30,6 +30,8 @@ pub struct Daemon {
     config_path: Option<PathBuf>,
     /// Substrings of WARN/ERROR log lines this test provokes on purpose.
     pub expected_log: Vec<String>,
+    /// The test clock's offset file (`BERTH_TEST_CLOCK_FILE`), if the daemon has one.
+    clock_file: Option<PathBuf>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -45,6 +47,7 @@ pub struct DaemonOptions {
     toml: String,
     data_dir: Option<PathBuf>,
     access_control_off: Option<String>,
+    test_clock: bool,
 }
 
 impl DaemonOptions {
@@ -68,6 +71,12 @@ impl DaemonOptions {
         self
     }
 
+    /// Gives the daemon the test-only injectable clock; move it with [`Daemon::advance_clock`].
+    pub fn test_clock(mut self) -> Self {
+        self.test_clock = true;
+        self
+    }
+
     pub fn start(self) -> Daemon {
         let toml = match &self.access_control_off {
             None => self.toml,
@@ -83,7 +92,7 @@ impl DaemonOptions {
                 )
             }
         };
-        Daemon::launch(self.data_dir, &toml)
+        Daemon::launch(self.data_dir, &toml, self.test_clock)
     }
 }
 
@@ -127,7 +136,7 @@ impl Daemon {
             .start()
     }
 
-    fn launch(data_dir: Option<PathBuf>, toml: &str) -> Daemon {
+    fn launch(data_dir: Option<PathBuf>, toml: &str, test_clock: bool) -> Daemon {
         let tmp = tempfile::tempdir().expect("tempdir");
         let data_dir = data_dir.unwrap_or_else(|| tmp.path().join("data"));
         let config_path = Some(tmp.path().join("berth.toml"));
@@ -135,13 +144,23 @@ impl Daemon {
             std::fs::write(path, toml).expect("write config");
         }
         let log_path = tmp.path().join("berth.log");
+        let clock_file = test_clock.then(|| {
+            let file = tmp.path().join("clock-offset-ms");
+            std::fs::write(&file, "0").expect("write the clock offset");
+            file
+        });
+        let mut expected_log = Vec::new();
+        if clock_file.is_some() {
+            expected_log.push("test clock in use".to_owned());
+        }
         let mut daemon = Daemon {
             child: None,
             addr: "127.0.0.1:0".parse().expect("addr"),
             data_dir,
             log_path,
             config_path,
-            expected_log: Vec::new(),
+            expected_log,
+            clock_file,
             _tmp: Some(tmp),
         };
         daemon.spawn();
@@ -169,6 +188,9 @@ impl Daemon {
         if let Some(config) = &self.config_path {
             cmd.arg("--config").arg(config);
         }
+        if let Some(file) = &self.clock_file {
+            cmd.env("BERTH_TEST_CLOCK_FILE", file);
+        }
         let mut child = cmd.spawn().expect("spawn berth");
         let addr_file = self.data_dir.join("listen.addr");
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -193,6 +215,36 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.child = Some(child);
+    }
+
+    /// Moves the daemon's test clock forward by `by` (it started with an offset of zero).
+    pub fn advance_clock(&self, by: Duration) {
+        let file = self
+            .clock_file
+            .as_ref()
+            .expect("started with Daemon::options().test_clock()");
+        let offset: u64 = std::fs::read_to_string(file)
+            .expect("read the clock offset")
+            .trim()
+            .parse()
+            .expect("an offset in ms");
+        let moved = offset + u64::try_from(by.as_millis()).expect("a sane duration");
+        std::fs::write(file, moved.to_string()).expect("write the clock offset");
+    }
+
+    /// `berth <args>` as an operator runs it on this daemon's data directory and configuration,
+    /// with the main account's password in the environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BERTH);
+        cmd.args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .env("BERTH_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .stdin(Stdio::null());
+        if let Some(config) = &self.config_path {
+            cmd.arg("--config").arg(config);
+        }
+        cmd
     }
 
     pub fn url(&self, path: &str) -> String {

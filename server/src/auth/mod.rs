@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use berth_engine::access::{Operation, PolicySet, Resource, Scope};
 use berth_engine::oci::RepoName;
-use berth_engine::{AccountError, Accounts, Principal, Registry, Visibility};
+use berth_engine::{AccountError, Accounts, Clock, Principal, Registry, Visibility};
 use http::{header, HeaderValue, Request, StatusCode};
 use sha2::{Digest as _, Sha256};
 
@@ -80,6 +80,8 @@ struct CachedCredential {
     principal: Rc<Principal>,
     policies: Rc<PolicySet>,
     until: Instant,
+    /// A temporary credential's expiry, on the engine's clock: the cache never outlives it.
+    expires_at_ms: Option<u64>,
 }
 
 /// A shard's access control. Shard-local (its caches are `RefCell`s).
@@ -91,6 +93,8 @@ pub struct Auth {
     credentials: RefCell<HashMap<[u8; 32], CachedCredential>>,
     tokens: RefCell<HashMap<[u8; 32], token::CachedToken>>,
     verifications: glommio::sync::Semaphore,
+    /// The engine's clock, for temporary credentials' expiry.
+    clock: std::sync::Arc<dyn Clock>,
 }
 
 impl Auth {
@@ -99,8 +103,10 @@ impl Auth {
         accounts: Accounts,
         registry: Registry,
         signing_key: &[u8],
+        clock: std::sync::Arc<dyn Clock>,
     ) -> Auth {
         Auth {
+            clock,
             keys: token::Keys::new(signing_key, &config.service),
             config,
             accounts,
@@ -195,7 +201,7 @@ impl Auth {
         let until = principal
             .expires_at_ms
             .map(|at| {
-                let left = at.saturating_sub(now_ms());
+                let left = at.saturating_sub(self.clock.now_ms());
                 now + Duration::from_millis(left).min(CREDENTIAL_CACHE_TTL)
             })
             .unwrap_or(now + CREDENTIAL_CACHE_TTL);
@@ -210,6 +216,7 @@ impl Auth {
                 principal: principal.clone(),
                 policies: policies.clone(),
                 until,
+                expires_at_ms: principal.expires_at_ms,
             },
         );
         Ok(Some((principal, policies)))
@@ -218,7 +225,11 @@ impl Auth {
     fn cached_credential(&self, key: &[u8; 32]) -> Option<(Rc<Principal>, Rc<PolicySet>)> {
         let cache = self.credentials.borrow();
         let cached = cache.get(key)?;
-        (cached.until > Instant::now()).then(|| (cached.principal.clone(), cached.policies.clone()))
+        let live = cached.until > Instant::now()
+            && cached
+                .expires_at_ms
+                .is_none_or(|at| self.clock.now_ms() < at);
+        live.then(|| (cached.principal.clone(), cached.policies.clone()))
     }
 
     fn verify_token(&self, token: &str) -> Option<Identity> {
