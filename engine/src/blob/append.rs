@@ -113,6 +113,19 @@ impl AppendWriter {
         self.wait_in_flight().await?;
         let full = std::mem::replace(&mut self.buf, self.file.alloc_dma_buffer(self.buffer_bytes));
         let pos = self.buf_pos;
+        // O_DIRECT: a write that starts or ends off the alignment fails with EINVAL. Both are
+        // kept aligned by construction (resume aligns down, buffers are aligned up).
+        assert_eq!(
+            pos % self.file.alignment(),
+            0,
+            "unaligned O_DIRECT write at {pos}"
+        );
+        assert_eq!(
+            self.buffer_bytes as u64 % self.file.alignment(),
+            0,
+            "buffer of {} bytes is not a multiple of the alignment",
+            self.buffer_bytes
+        );
         self.buf_pos += self.buffer_bytes as u64;
         self.buf_len = 0;
         let file = self.file.clone();
@@ -159,6 +172,11 @@ impl AppendWriter {
         } = self;
         if buf_len > 0 {
             let padded = file.align_up(buf_len as u64) as usize;
+            assert_eq!(
+                buf_pos % file.alignment(),
+                0,
+                "unaligned final write at {buf_pos}"
+            );
             buf.as_bytes_mut()[buf_len..padded].fill(0);
             buf.trim_to_size(padded);
             let written = file.write_at(buf, buf_pos).await?;

@@ -62,6 +62,9 @@ pub enum MetaError {
     Overloaded { max: usize },
     #[error("metadata writer has stopped")]
     WriterStopped,
+    /// The writer thread could not be started (the process is out of threads or memory).
+    #[error("metadata writer thread could not start: {0}")]
+    ThreadStart(std::io::Error),
     /// Another process has the store open (RocksDB's `LOCK` file is held).
     #[error("another process holds the metadata store in {path}")]
     Locked { path: std::path::PathBuf },

@@ -9,6 +9,22 @@
 //!
 //! Jobs are closures so that a check and the write it guards happen with no other write in
 //! between. Jobs must be short: they run on the only thread that writes.
+//!
+//! **Visible before durable.** A job's batch is applied to RocksDB (its memtable) as soon as
+//! the job has run, before the group's WAL fsync: later jobs of the group must see it (that is
+//! what makes check-then-write atomic), and inline readers on the shards see it too. So for
+//! the length of one fsync a client may read a write that no caller has been told succeeded —
+//! a manifest being pushed, say. That is harmless because every write is data the writer's
+//! own checks made consistent (a tag never points at a missing manifest, a blob row never
+//! names missing bytes), and what was visible but not yet durable is lost only by a crash,
+//! after which it was never acknowledged: clients retry unacknowledged pushes. Nothing
+//! outside the store (a webhook, a reply) may act on a write before its group is durable:
+//! callers are answered only after the fsync.
+//!
+//! **A failed WAL fsync ends the process.** The group is failed (its callers see the error)
+//! and then the writer panics: after a failed fsync the kernel may have dropped the pages it
+//! could not write, so neither a retry nor carrying on can know what is durable; the next
+//! start recovers from what is on disk (PostgreSQL's and neon's policy).
 
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 
@@ -76,10 +92,7 @@ impl WriterHandle {
                 *lock.lock().unwrap_or_else(|p| p.into_inner()) = true;
                 condvar.notify_all();
             })
-            .map_err(|e| MetaError::Corrupted {
-                key: "writer thread".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(MetaError::ThreadStart)?;
         Ok(Self {
             queue,
             queue_max: options.write_queue_max,
@@ -147,12 +160,25 @@ fn run(reader: Reader, jobs: Receiver<Job>, group_max: usize) {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        assert!(
+            completions.len() <= group_max,
+            "a group of {} jobs exceeds write_group_max {group_max}",
+            completions.len()
+        );
         let synced = reader.db.flush_wal(true);
         if let Err(e) = &synced {
             tracing::error!(error = %e, "metadata WAL fsync failed; failing the whole group");
         }
         for completion in completions.drain(..) {
             completion(synced.clone().map_err(MetaError::Db));
+        }
+        if let Err(e) = synced {
+            // After a failed fsync the kernel may have dropped the dirty pages it could not
+            // write and cleared the error: a retry could "succeed" without the data on disk
+            // (PostgreSQL's fsyncgate). What is durable is unknowable, so the process ends
+            // and the next start recovers from the WAL as it is on disk — the policy of
+            // PostgreSQL and neon. The callers above were told their writes failed.
+            panic!("metadata WAL fsync failed ({e}); exiting so recovery starts from disk");
         }
     }
 }

@@ -528,10 +528,9 @@ impl Appender {
 
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), RegistryError> {
         let max = self.uploads.limits.blob_bytes_max;
+        // `save`, `finish` and `abandon` take `self`: nothing can write after them.
         let (Some(writer), Some(hasher)) = (self.writer.as_mut(), self.hasher.as_mut()) else {
-            return Err(RegistryError::Corrupted {
-                what: "append after end".into(),
-            });
+            unreachable!("append after the end of an upload");
         };
         if writer.len() + chunk.len() as u64 > max {
             return Err(RegistryError::UploadTooLarge { max });
@@ -559,10 +558,10 @@ impl Appender {
         let writer = self.writer.take();
         let hasher = self.hasher.take();
         let session = self.session.take();
+        // Only `append` makes an `Appender` with a session, and only those may be saved: a
+        // monolithic push (`oneshot`) is finished or abandoned, never saved.
         let (Some(writer), Some(hasher), Some(session)) = (writer, hasher, session) else {
-            return Err(RegistryError::Corrupted {
-                what: "save of a session-less upload".into(),
-            });
+            unreachable!("save of an upload without a session, or after its end");
         };
         let offset = match writer.finish().await {
             Ok(offset) => offset,
@@ -615,10 +614,9 @@ impl Appender {
         expected: &Digest,
         session: Option<&Session>,
     ) -> Result<u64, RegistryError> {
+        // `finish` takes `self`, and only it and `Drop` take the writer.
         let (Some(writer), Some(hasher)) = (self.writer.take(), self.hasher.take()) else {
-            return Err(RegistryError::Corrupted {
-                what: "finish after end".into(),
-            });
+            unreachable!("finish after the end of an upload");
         };
         let uploads = self.uploads.clone();
         let actual = if expected.algorithm() == hasher.algorithm() {
@@ -643,6 +641,9 @@ impl Appender {
                 actual,
             });
         }
+        // Pair assertion with the check above, right before the bytes get their name: a blob
+        // file is only ever named by the digest its bytes hashed to.
+        assert_eq!(&actual, expected, "linking bytes under another digest");
         let result = commit_blob(&uploads, &path, &self.repo, expected, size, session).await;
         // The upload's own name is not needed whatever happened: on success the blob file
         // holds the bytes; on failure a session must not append to an inode that a blob file
