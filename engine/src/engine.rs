@@ -3,6 +3,8 @@
 //!
 //! ```text
 //!  Engine::open(options) ──▶ data dir (created, made absolute) ──▶ RocksDB meta + writer thread
+//!                                                               ──▶ format version: migrated
+//!                                                                   forward, or refused if newer
 //!                                                               ──▶ blob store (blobs/, uploads/)
 //!        │
 //!        ├── registry()  blobs, manifests, tags, referrers, catalog, namespaces, repositories,
@@ -145,6 +147,10 @@ impl Engine {
                 path: meta_dir.clone(),
                 source,
             },
+        })?;
+        crate::migrate::run(&meta).map_err(|source| OpenError::Meta {
+            path: meta_dir.clone(),
+            source,
         })?;
         let store = BlobStore::open(&data_dir).map_err(|source| OpenError::Blobs {
             path: data_dir.clone(),

@@ -33,6 +33,8 @@ mod maintenance;
 #[cfg(feature = "storage")]
 mod meta;
 #[cfg(feature = "storage")]
+mod migrate;
+#[cfg(feature = "storage")]
 mod registry;
 #[cfg(feature = "storage")]
 mod upload;

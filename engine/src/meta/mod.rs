@@ -65,6 +65,9 @@ pub enum MetaError {
     /// The writer thread could not be started (the process is out of threads or memory).
     #[error("metadata writer thread could not start: {0}")]
     ThreadStart(std::io::Error),
+    /// The store was written by a newer binary, in a format this one cannot read.
+    #[error("the metadata store is format version {found}; this binary reads up to {supported}")]
+    FormatTooNew { found: u32, supported: u32 },
     /// Another process has the store open (RocksDB's `LOCK` file is held).
     #[error("another process holds the metadata store in {path}")]
     Locked { path: std::path::PathBuf },
@@ -128,6 +131,41 @@ impl Meta {
         let reader = Reader { db };
         let writer = writer::WriterHandle::start(reader.clone(), options)?;
         Ok(Meta { reader, writer })
+    }
+
+    /// The store's format version: written as the current one into a new store; 0 for a store
+    /// that holds data from before versioning. Inline read.
+    pub fn format_version(&self) -> Result<u32, MetaError> {
+        if let Some(raw) = self.get_raw(schema::CF_INSTANCE, schema::FORMAT_VERSION_KEY)? {
+            let bytes: [u8; 4] = raw
+                .as_slice()
+                .try_into()
+                .map_err(|_| MetaError::Corrupted {
+                    key: "instance/format-version".into(),
+                    reason: format!("{} bytes, expected 4", raw.len()),
+                })?;
+            return Ok(u32::from_le_bytes(bytes));
+        }
+        for cf in schema::DATA_FAMILIES {
+            if self.any_with_prefix(cf, b"")? {
+                return Ok(0);
+            }
+        }
+        // A new store: it is written in this binary's format from its first row.
+        self.set_format_version(schema::FORMAT_VERSION)?;
+        Ok(schema::FORMAT_VERSION)
+    }
+
+    /// Records that the store is now in format `version` (durable when this returns).
+    pub fn set_format_version(&self, version: u32) -> Result<(), MetaError> {
+        self.write_blocking(move |ctx| -> Result<(), MetaError> {
+            ctx.put_raw(
+                schema::CF_INSTANCE,
+                schema::FORMAT_VERSION_KEY,
+                &version.to_le_bytes(),
+            );
+            Ok(())
+        })
     }
 
     /// Something to wait on for the store to be closed. It closes when the last handle is

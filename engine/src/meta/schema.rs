@@ -31,6 +31,7 @@
 //! cf "policies"         <policy name>                           -> PolicyRecord (json)
 //! cf "temp_credentials" <temporary user name>                   -> TempCredentialRecord (json)
 //! cf "instance"         <key name>                              -> instance secrets (token key)
+//!                       format-version                          -> u32, little-endian (4 bytes)
 //! cf "audit"            <at ms, 16 hex> 0x00 <seq>              -> AuditRecord (json)
 //! ```
 //!
@@ -95,6 +96,29 @@ pub const COLUMN_FAMILIES: [&str; 20] = [
     CF_TEMP_CREDENTIALS,
     CF_INSTANCE,
     CF_AUDIT,
+];
+
+/// The metadata format this binary writes. A store is opened only at this version: an older
+/// one is migrated forward first (`engine/src/migrate.rs`), a newer one is refused.
+///
+/// ```text
+/// 0  before versioning: no reverse indexes (blob_links, manifest_refs, manifest_holders,
+///    tag_targets)
+/// 1  the reverse indexes, written in the same batch as the rows they mirror
+/// ```
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Key of the format version in `CF_INSTANCE`.
+pub const FORMAT_VERSION_KEY: &[u8] = b"format-version";
+
+/// Families whose rows mean a store holds data (one without a version row is then version 0).
+pub const DATA_FAMILIES: [&str; 6] = [
+    CF_REPOS,
+    CF_MANIFESTS,
+    CF_BLOBS,
+    CF_UPLOADS,
+    CF_NAMESPACES,
+    CF_ACCOUNTS,
 ];
 
 const SEP: u8 = 0x00;
