@@ -29,11 +29,18 @@ struct Step {
     run: fn(&Meta) -> Result<u64, MetaError>,
 }
 
-const STEPS: &[Step] = &[Step {
-    to: 1,
-    what: "reverse indexes rebuilt from the rows they mirror",
-    run: rebuild_reverse_indexes,
-}];
+const STEPS: &[Step] = &[
+    Step {
+        to: 1,
+        what: "reverse indexes rebuilt from the rows they mirror",
+        run: rebuild_reverse_indexes,
+    },
+    Step {
+        to: 2,
+        what: "namespace owners and policy holders indexed",
+        run: index_owners_and_holders,
+    },
+];
 
 /// Brings the store to [`schema::FORMAT_VERSION`], or refuses a newer one. Blocking.
 pub(crate) fn run(meta: &Meta) -> Result<(), MetaError> {
@@ -123,6 +130,39 @@ fn rebuild_reverse_indexes(meta: &Meta) -> Result<u64, MetaError> {
     Ok(visited)
 }
 
+/// v1 → v2: the per-owner namespace limit and the "is this policy attached?" check of a policy
+/// delete read an index instead of every namespace or account. Writes the index rows for every
+/// namespace and every attachment.
+fn index_owners_and_holders(meta: &Meta) -> Result<u64, MetaError> {
+    let mut visited = for_each_page(meta, schema::CF_NAMESPACES, |page| {
+        let mut index = Vec::with_capacity(page.len());
+        for (key, value) in page {
+            let record: schema::NamespaceRecord = decode_json(key, value)?;
+            let name = String::from_utf8_lossy(key);
+            index.push((
+                schema::CF_NAMESPACE_OWNERS,
+                schema::pair_key(&record.owner, &name),
+            ));
+        }
+        Ok(index)
+    })?;
+    visited += for_each_page(meta, schema::CF_ACCOUNTS, |page| {
+        let mut index = Vec::new();
+        for (key, value) in page {
+            let record: crate::accounts::AccountRecord = decode_json(key, value)?;
+            let account = String::from_utf8_lossy(key);
+            for policy in &record.policies {
+                index.push((
+                    schema::CF_POLICY_HOLDERS,
+                    schema::pair_key(policy.as_str(), &account),
+                ));
+            }
+        }
+        Ok(index)
+    })?;
+    Ok(visited)
+}
+
 type Page = [(Vec<u8>, Vec<u8>)];
 type IndexRows = Vec<(&'static str, Vec<u8>)>;
 
@@ -169,11 +209,13 @@ mod tests {
     use super::*;
     use crate::{Engine, EngineOptions, OpenError};
 
-    const INDEXES: [&str; 4] = [
+    const INDEXES: [&str; 6] = [
         schema::CF_BLOB_LINKS,
         schema::CF_MANIFEST_HOLDERS,
         schema::CF_MANIFEST_REFS,
         schema::CF_TAG_TARGETS,
+        schema::CF_NAMESPACE_OWNERS,
+        schema::CF_POLICY_HOLDERS,
     ];
 
     fn families(meta: &Meta) -> BTreeMap<&'static str, Vec<Vec<u8>>> {
@@ -230,6 +272,18 @@ mod tests {
     fn a_store_from_before_versioning_gets_its_reverse_indexes_back() {
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = Engine::open(EngineOptions::new(dir.path())).expect("open");
+        engine
+            .accounts()
+            .ensure_admin("admin-password")
+            .expect("admin");
+        let block = futures_lite::future::block_on;
+        block(engine.registry().create_namespace(
+            "ns",
+            "admin",
+            crate::NamespaceSettings::default(),
+            3,
+        ))
+        .expect("namespace");
         push_image(&engine, "ns/app", "v1");
         push_image(&engine, "ns/app", "v2");
         push_image(&engine, "other/app", "v1");

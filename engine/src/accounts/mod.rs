@@ -78,7 +78,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{BuiltinPolicy, PolicyDocument};
-use crate::meta::schema::{CF_ACCOUNTS, CF_INSTANCE};
+use crate::meta::schema::{pair_key, CF_ACCOUNTS, CF_INSTANCE, CF_POLICY_HOLDERS};
 use crate::meta::{Meta, MetaError};
 use crate::Clock;
 
@@ -457,8 +457,14 @@ impl Accounts {
         self.meta()
             .write(move |ctx| -> Result<(), AccountError> {
                 let key = account.as_str().as_bytes();
-                if !ctx.contains(CF_ACCOUNTS, key)? {
+                let Some(record) = ctx.get_json::<AccountRecord>(CF_ACCOUNTS, key)? else {
                     return Err(AccountError::AccountUnknown { account });
+                };
+                for policy in &record.policies {
+                    ctx.delete(
+                        CF_POLICY_HOLDERS,
+                        &pair_key(policy.as_str(), account.as_str()),
+                    );
                 }
                 ctx.delete(CF_ACCOUNTS, key);
                 Ok(())
@@ -524,8 +530,13 @@ impl Accounts {
                             created_at_ms: now_ms,
                             updated_at_ms: now_ms,
                             password_hash: new_hash,
-                            policies: vec![administrator],
+                            policies: vec![administrator.clone()],
                         },
+                    );
+                    ctx.put_raw(
+                        CF_POLICY_HOLDERS,
+                        &pair_key(administrator.as_str(), ADMIN_ACCOUNT),
+                        b"",
                     );
                     return Ok(AdminBootstrap::Created);
                 };
@@ -535,6 +546,11 @@ impl Accounts {
                 }
                 let administrator_access_restored = !record.policies.contains(&administrator);
                 if administrator_access_restored {
+                    ctx.put_raw(
+                        CF_POLICY_HOLDERS,
+                        &pair_key(administrator.as_str(), ADMIN_ACCOUNT),
+                        b"",
+                    );
                     record.policies.push(administrator);
                 }
                 if !password_changed && !administrator_access_restored {

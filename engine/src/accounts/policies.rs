@@ -8,7 +8,10 @@ use serde::{Deserialize, Serialize};
 
 use super::{AccountError, AccountName, AccountRecord, Accounts, PolicyName, Principal};
 use crate::access::{BuiltinPolicy, PolicyDocument, PolicySet};
-use crate::meta::schema::{CF_ACCOUNTS, CF_INSTANCE, CF_POLICIES};
+use crate::meta::schema::{self, CF_ACCOUNTS, CF_INSTANCE, CF_POLICIES, CF_POLICY_HOLDERS};
+
+/// Holders a refused policy delete names.
+const HOLDERS_LISTED_MAX: usize = 100;
 use crate::meta::{MetaError, WriteCtx};
 
 /// Key of the instance-wide policy version counter in `CF_INSTANCE`.
@@ -133,14 +136,18 @@ impl Accounts {
                 if !ctx.contains(CF_POLICIES, key)? {
                     return Err(AccountError::PolicyUnknown { policy });
                 }
-                // The scan runs in the job so no attachment can slip in between check and
-                // delete; it reads at most `accounts_max` small rows.
+                // The holder index is read in the job so no attachment can slip in between
+                // check and delete; it holds only this policy's holders (the error names at
+                // most `HOLDERS_LISTED_MAX` of them).
                 let mut users = Vec::new();
-                for (account_key, value) in ctx.scan_prefix(CF_ACCOUNTS, b"", None, usize::MAX)? {
-                    let record: AccountRecord = crate::meta::decode_json(&account_key, &value)?;
-                    if record.policies.contains(&policy) {
-                        users.push(super::account_from_key(&account_key)?);
-                    }
+                let holders = ctx.scan_prefix(
+                    CF_POLICY_HOLDERS,
+                    &schema::pair_prefix(policy.as_str()),
+                    None,
+                    HOLDERS_LISTED_MAX,
+                )?;
+                for (account_key, _) in holders {
+                    users.push(super::account_from_key(&account_key)?);
                 }
                 if !users.is_empty() {
                     return Err(AccountError::PolicyAttached { policy, users });
@@ -207,6 +214,11 @@ impl Accounts {
                         policies_max,
                     });
                 }
+                ctx.put_raw(
+                    CF_POLICY_HOLDERS,
+                    &schema::pair_key(policy.as_str(), account.as_str()),
+                    b"",
+                );
                 record.policies.push(policy);
                 ctx.put_json(CF_ACCOUNTS, key, &record);
                 Ok(())
@@ -243,6 +255,10 @@ impl Accounts {
                     }
                     return Ok(());
                 }
+                ctx.delete(
+                    CF_POLICY_HOLDERS,
+                    &schema::pair_key(policy.as_str(), account.as_str()),
+                );
                 ctx.put_json(CF_ACCOUNTS, key, &record);
                 Ok(())
             })

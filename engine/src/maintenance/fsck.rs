@@ -609,7 +609,12 @@ impl Checker<'_> {
                                 quarantine_row(ctx, schema::CF_TAGS, &tag_key, &reason, at, seq)?;
                             }
                         }
-                        rows::delete_manifest(ctx, &repo, &digest)?;
+                        rows::delete_manifest_with(
+                            ctx,
+                            &repo,
+                            &digest,
+                            rows::CorruptRefs::ScanOffline,
+                        )?;
                         Ok(format!(
                             "manifest and {} tag(s) moved to quarantine",
                             tags.len()

@@ -20,6 +20,9 @@
 //!                                                                        references)
 //! cf "manifest_holders" <digest> 0x00 <repo>                     -> ""  (of manifests)
 //! cf "tag_targets"      <repo> 0x00 <digest> 0x00 <tag>          -> ""  (of tags)
+//! cf "namespace_owners" <owner> 0x00 <namespace>                 -> ""  (of namespaces, v2)
+//! cf "policy_holders"   <policy> 0x00 <account>                  -> ""  (of accounts'
+//!                                                                        policies, v2)
 //!
 //! maintenance:
 //! cf "quarantine"       <at ms, 16 hex> 0x00 <seq>              -> QuarantineRecord (json)
@@ -74,8 +77,10 @@ pub const CF_POLICIES: &str = "policies";
 pub const CF_TEMP_CREDENTIALS: &str = "temp_credentials";
 pub const CF_INSTANCE: &str = "instance";
 pub const CF_AUDIT: &str = "audit";
+pub const CF_NAMESPACE_OWNERS: &str = "namespace_owners";
+pub const CF_POLICY_HOLDERS: &str = "policy_holders";
 
-pub const COLUMN_FAMILIES: [&str; 20] = [
+pub const COLUMN_FAMILIES: [&str; 22] = [
     CF_REPOS,
     CF_TAGS,
     CF_MANIFESTS,
@@ -96,6 +101,8 @@ pub const COLUMN_FAMILIES: [&str; 20] = [
     CF_TEMP_CREDENTIALS,
     CF_INSTANCE,
     CF_AUDIT,
+    CF_NAMESPACE_OWNERS,
+    CF_POLICY_HOLDERS,
 ];
 
 /// The metadata format this binary writes. A store is opened only at this version: an older
@@ -105,8 +112,10 @@ pub const COLUMN_FAMILIES: [&str; 20] = [
 /// 0  before versioning: no reverse indexes (blob_links, manifest_refs, manifest_holders,
 ///    tag_targets)
 /// 1  the reverse indexes, written in the same batch as the rows they mirror
+/// 2  namespace_owners and policy_holders, so that no writer job scans every namespace (the
+///    per-owner limit) or every account (deleting a policy)
 /// ```
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Key of the format version in `CF_INSTANCE`.
 pub const FORMAT_VERSION_KEY: &[u8] = b"format-version";
@@ -122,6 +131,21 @@ pub const DATA_FAMILIES: [&str; 6] = [
 ];
 
 const SEP: u8 = 0x00;
+
+/// `<a> 0x00 <b>`: the key of a two-part index row (`namespace_owners`, `policy_holders`).
+pub fn pair_key(a: &str, b: &str) -> Vec<u8> {
+    let mut key = pair_prefix(a);
+    key.extend_from_slice(b.as_bytes());
+    key
+}
+
+/// `<a> 0x00`: the prefix of `a`'s rows in a two-part index.
+pub fn pair_prefix(a: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(a.len() + 1);
+    key.extend_from_slice(a.as_bytes());
+    key.push(SEP);
+    key
+}
 
 /// `<repo> 0x00`: the prefix of every row that belongs to one repository.
 pub fn repo_prefix(repo: &RepoName) -> Vec<u8> {

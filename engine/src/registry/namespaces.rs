@@ -98,11 +98,16 @@ impl Registry {
                         namespace: job_name,
                     });
                 }
-                let mut owned = 0;
-                for (key, value) in ctx.scan_prefix(schema::CF_NAMESPACES, b"", None, usize::MAX)? {
-                    let other: NamespaceRecord = decode_json(&key, &value)?;
-                    owned += usize::from(other.owner == job_record.owner);
-                }
+                // The owner index, read up to the limit: bounded whatever the number of
+                // namespaces.
+                let owned = ctx
+                    .scan_prefix(
+                        schema::CF_NAMESPACE_OWNERS,
+                        &schema::pair_prefix(&job_record.owner),
+                        None,
+                        owner_max,
+                    )?
+                    .len();
                 if owned >= owner_max {
                     return Err(RegistryError::NamespaceLimit {
                         owner: job_record.owner,
@@ -110,6 +115,11 @@ impl Registry {
                     });
                 }
                 ctx.put_json(schema::CF_NAMESPACES, job_name.as_bytes(), &job_record);
+                ctx.put_raw(
+                    schema::CF_NAMESPACE_OWNERS,
+                    &schema::pair_key(&job_record.owner, &job_name),
+                    b"",
+                );
                 Ok(())
             })
             .await?;
@@ -185,12 +195,20 @@ impl Registry {
                 // A push may have created a repository meanwhile.
                 let mut prefix = name.clone().into_bytes();
                 prefix.push(b'/');
-                let left = ctx.scan_prefix(schema::CF_REPOS, &prefix, None, usize::MAX)?;
+                let left = ctx.scan_prefix(schema::CF_REPOS, &prefix, None, 1)?;
                 if !left.is_empty() {
                     return Err(RegistryError::NamespaceNotEmpty {
                         namespace: name,
                         repositories: left.len(),
                     });
+                }
+                let record: Option<NamespaceRecord> =
+                    ctx.get_json(schema::CF_NAMESPACES, name.as_bytes())?;
+                if let Some(record) = record {
+                    ctx.delete(
+                        schema::CF_NAMESPACE_OWNERS,
+                        &schema::pair_key(&record.owner, &name),
+                    );
                 }
                 ctx.delete(schema::CF_NAMESPACES, name.as_bytes());
                 Ok(())
@@ -334,18 +352,25 @@ fn delete_some_rows(
         }
     }
     if removed == 0 {
-        // Tags and referrers go with their manifests; anything left over is removed here.
+        // Tags and referrers go with their manifests; anything left over is removed here, a
+        // page per job like the rest.
         for cf in [
             schema::CF_TAGS,
             schema::CF_REFERRERS,
             schema::CF_TAG_TARGETS,
         ] {
-            for (suffix, _) in ctx.scan_prefix(cf, &prefix, None, usize::MAX)? {
+            for (suffix, _) in ctx.scan_prefix(cf, &prefix, None, max - removed)? {
                 let mut key = prefix.clone();
                 key.extend_from_slice(&suffix);
                 ctx.delete(cf, &key);
+                removed += 1;
+            }
+            if removed == max {
+                return Ok(removed);
             }
         }
+    }
+    if removed == 0 {
         if ctx.contains(schema::CF_REPOS, repo.as_str().as_bytes())? {
             ctx.delete(schema::CF_REPOS, repo.as_str().as_bytes());
         }

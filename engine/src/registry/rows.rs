@@ -95,6 +95,15 @@ pub(crate) fn parse_stored_manifest(
     })
 }
 
+/// How [`delete_manifest`] finds the reference rows of a manifest whose stored bytes no longer
+/// parse (corruption): refuse (online: finding them takes a scan of every reference row, which
+/// no writer job may do while the registry serves), or scan (offline `fsck --repair`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CorruptRefs {
+    Refuse,
+    ScanOffline,
+}
+
 /// Removes manifest `digest` from `repo`: its row, holder and reference rows, every tag
 /// pointing at it, and its referrers row. Returns the removed link, or None if `repo` does not
 /// hold it. The bytes in `manifest_bytes` stay until garbage collection finds no holder.
@@ -102,6 +111,16 @@ pub(crate) fn delete_manifest(
     ctx: &mut WriteCtx<'_>,
     repo: &RepoName,
     digest: &Digest,
+) -> Result<Option<ManifestLink>, RegistryError> {
+    delete_manifest_with(ctx, repo, digest, CorruptRefs::Refuse)
+}
+
+/// [`delete_manifest`], choosing what happens to a manifest whose bytes no longer parse.
+pub(crate) fn delete_manifest_with(
+    ctx: &mut WriteCtx<'_>,
+    repo: &RepoName,
+    digest: &Digest,
+    corrupt: CorruptRefs,
 ) -> Result<Option<ManifestLink>, RegistryError> {
     let key = schema::manifest_key(repo, digest);
     let Some(link) = ctx.get_json::<ManifestLink>(schema::CF_MANIFESTS, &key)? else {
@@ -117,6 +136,14 @@ pub(crate) fn delete_manifest(
                     &schema::manifest_ref_key(&target, repo, digest),
                 );
             }
+        }
+        Err(e) if corrupt == CorruptRefs::Refuse => {
+            return Err(RegistryError::Corrupted {
+                what: format!(
+                    "{e}; its reference rows cannot be found without a scan: run \
+                     `berth fsck --repair` with the daemon stopped"
+                ),
+            });
         }
         Err(e) => {
             tracing::warn!(%repo, %digest, error = %e, "removing references by scan");
