@@ -370,10 +370,8 @@ fn delete_some_rows(
             }
         }
     }
-    if removed == 0 {
-        if ctx.contains(schema::CF_REPOS, repo.as_str().as_bytes())? {
-            ctx.delete(schema::CF_REPOS, repo.as_str().as_bytes());
-        }
+    if removed == 0 && ctx.contains(schema::CF_REPOS, repo.as_str().as_bytes())? {
+        ctx.delete(schema::CF_REPOS, repo.as_str().as_bytes());
     }
     Ok(removed)
 }
