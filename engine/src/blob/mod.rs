@@ -260,3 +260,23 @@ async fn sync_dir(dir: &Path) -> io::Result<()> {
     handle.close().await?;
     Ok(())
 }
+
+/// Moves `from` to `to` (creating `to`'s directory) so that the move survives a crash: the
+/// file's data first, then the rename, then both directories (neon's `crashsafe` order).
+/// Blocking: for offline maintenance (`fsck --repair`).
+pub(crate) fn rename_durably(from: &Path, to: &Path) -> io::Result<()> {
+    let parent = |p: &Path| {
+        p.parent()
+            .map(Path::to_path_buf)
+            .ok_or_else(|| io::Error::other(format!("{} has no parent", p.display())))
+    };
+    let (from_dir, to_dir) = (parent(from)?, parent(to)?);
+    std::fs::create_dir_all(&to_dir)?;
+    std::fs::File::open(from)?.sync_all()?;
+    std::fs::rename(from, to)?;
+    std::fs::File::open(&to_dir)?.sync_all()?;
+    if from_dir != to_dir {
+        std::fs::File::open(&from_dir)?.sync_all()?;
+    }
+    Ok(())
+}

@@ -787,29 +787,23 @@ impl Checker<'_> {
         Ok(bad.into_inner().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// Moves a missing or corrupt blob out of the way: its file to `quarantine/`, its row and
-    /// every repository link to it into quarantine records.
+    /// Moves a missing or corrupt blob out of the way: its row and every repository link to it
+    /// into quarantine records, then — metadata before deletion, so no crash leaves a row
+    /// naming a file that is gone — its file to `quarantine/`, durably.
     fn quarantine_blob(
         &mut self,
         digest: &Digest,
         code: &str,
         detail: &str,
     ) -> Result<String, MaintenanceError> {
-        let store = self.registry.blob_store();
+        let store = self.registry.blob_store().clone();
         let path = store.blob_path(digest);
-        let mut moved = false;
-        if path.exists() {
-            let dir = quarantine_dir(store.blobs_dir());
-            std::fs::create_dir_all(&dir).map_err(|e| io_error(&dir, e))?;
-            let target = dir.join(format!(
-                "{}-{}-{}",
-                digest.algorithm().as_str(),
-                digest.encoded(),
-                self.report.started_at_ms
-            ));
-            std::fs::rename(&path, &target).map_err(|e| io_error(&path, e))?;
-            moved = true;
-        }
+        let target = quarantine_dir(store.blobs_dir()).join(format!(
+            "{}-{}-{}",
+            digest.algorithm().as_str(),
+            digest.encoded(),
+            self.report.started_at_ms
+        ));
         let (at, reason, digest) = (
             self.report.started_at_ms,
             format!("{code}: {detail}"),
@@ -843,6 +837,11 @@ impl Checker<'_> {
             }
             Ok(repos.len())
         })?;
+        let mut moved = false;
+        if path.exists() {
+            crate::blob::rename_durably(&path, &target).map_err(|e| io_error(&path, e))?;
+            moved = true;
+        }
         Ok(format!(
             "{}row and {links} link(s) moved to quarantine",
             if moved {
