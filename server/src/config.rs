@@ -150,9 +150,6 @@ pub struct UploadsConfig {
     pub expiry_sweep_interval_s: u64,
     /// Open upload sessions (approximately counted) before new ones get 429.
     pub sessions_max: u64,
-    /// A request appending to an upload holds its session this long at most; after that
-    /// another request may take the session over (the first one hung or its client left).
-    pub lease_ttl_s: u64,
 }
 
 impl Default for UploadsConfig {
@@ -161,7 +158,6 @@ impl Default for UploadsConfig {
             session_idle_ttl_s: 24 * 3600,
             expiry_sweep_interval_s: 600,
             sessions_max: 100_000,
-            lease_ttl_s: 900,
         }
     }
 }
@@ -364,7 +360,6 @@ impl Config {
                 write_buffer_bytes: self.storage.upload_write_buffer_bytes,
                 sessions_max: self.uploads.sessions_max,
                 min_free_bytes: self.storage.min_free_bytes,
-                lease_ttl_ms: self.uploads.lease_ttl_s.saturating_mul(1000),
             },
             registry: RegistryLimits {
                 manifest_bytes_max: self.limits.manifest_bytes_max,

@@ -131,7 +131,11 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     }
     maintenance_shard.stop();
     drop(access);
-    engine.close(CLOSE_TIMEOUT)?;
+    if let Err(e) = engine.close(CLOSE_TIMEOUT) {
+        // The WAL is synced and RocksDB's background work stopped either way; what is left
+        // is a handle some task still holds, which the process exit releases.
+        tracing::warn!(error = %e, "stopping without a clean close of the store");
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -78,8 +78,6 @@ pub struct UploadLimits {
     /// Uploads stop (507) when the file system has less than this free, so that metadata
     /// (manifests, tags, deletes, RocksDB's own files) can still be written.
     pub min_free_bytes: u64,
-    /// A request's lease on a session lasts at most this long.
-    pub lease_ttl_ms: u64,
 }
 
 impl Default for UploadLimits {
@@ -90,7 +88,6 @@ impl Default for UploadLimits {
             write_buffer_bytes: 1 << 20,
             sessions_max: 100_000,
             min_free_bytes: 128 << 20,
-            lease_ttl_ms: 15 * 60 * 1000,
         }
     }
 }
