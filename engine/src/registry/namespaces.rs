@@ -11,11 +11,6 @@ use crate::meta::schema::{self, NamespaceRecord, RepoRecord, Visibility};
 use crate::meta::{decode_json, WriteCtx};
 use crate::oci::{Digest, RepoName};
 
-/// The namespace part of a repository name.
-pub fn namespace_of(repo: &RepoName) -> &str {
-    repo.as_str().split('/').next().unwrap_or_default()
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NamespaceSettings {
     pub auto_create_repo: bool,
@@ -64,7 +59,7 @@ fn namespace_info(name: &str, record: NamespaceRecord) -> NamespaceInfo {
 fn repository_info(repo: &RepoName, record: RepoRecord) -> RepositoryInfo {
     RepositoryInfo {
         name: repo.to_string(),
-        namespace: namespace_of(repo).to_owned(),
+        namespace: repo.namespace().to_owned(),
         summary: record.summary,
         visibility: record.visibility,
         created_at_ms: record.created_at_ms,
@@ -231,7 +226,7 @@ impl Registry {
         let (job_repo, job_record) = (repo.clone(), record.clone());
         self.meta
             .write(move |ctx| -> Result<(), RegistryError> {
-                let namespace = namespace_of(&job_repo);
+                let namespace = job_repo.namespace();
                 if !ctx.contains(schema::CF_NAMESPACES, namespace.as_bytes())? {
                     return Err(RegistryError::NamespaceUnknown {
                         namespace: namespace.to_owned(),
