@@ -11,6 +11,7 @@
 //!        │               image details
 //!        ├── uploads()   resumable upload sessions, monolithic pushes
 //!        ├── accounts()  accounts, policies, temporary credentials, audit log
+//!        ├── triggers()  webhook triggers, delivery records, the outbox (delivery shard)
 //!        └── gc() fsck() storage_stats() reports   (blocking: maintenance thread, CLI)
 //!
 //!  Engine::close(timeout) ──▶ WAL synced, RocksDB background work stopped, store closed
@@ -40,6 +41,7 @@ use crate::maintenance::{
 };
 use crate::meta::{Meta, MetaError, MetaOptions};
 use crate::registry::{Admission, Registry, RegistryError, RegistryLimits};
+use crate::triggers::{self, Emitter, TriggerError, TriggerOptions, Triggers};
 use crate::upload::{UploadLimits, Uploads};
 use crate::{Clock, SystemClock};
 
@@ -54,6 +56,7 @@ pub struct EngineOptions {
     /// only in a namespace that allows it.
     pub admission: Admission,
     pub accounts: AccountOptions,
+    pub triggers: TriggerOptions,
     /// Wall-clock time of every record; injectable for tests.
     pub clock: Arc<dyn Clock>,
 }
@@ -68,6 +71,7 @@ impl EngineOptions {
             registry: RegistryLimits::default(),
             admission: Admission::Open,
             accounts: AccountOptions::default(),
+            triggers: TriggerOptions::default(),
             clock: Arc::new(SystemClock),
         }
     }
@@ -101,6 +105,7 @@ pub struct ExpiryCounts {
     pub upload_sessions: usize,
     pub temporary_credentials: usize,
     pub audit_records: usize,
+    pub trigger_records: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -109,6 +114,8 @@ pub enum ExpiryError {
     Uploads(#[from] RegistryError),
     #[error("accounts expiry: {0}")]
     Accounts(#[from] AccountError),
+    #[error("trigger record expiry: {0}")]
+    Triggers(#[from] TriggerError),
 }
 
 /// The store was asked to close but handles on it outlived the timeout.
@@ -127,6 +134,7 @@ pub struct Engine {
     registry: Registry,
     uploads: Uploads,
     accounts: Accounts,
+    triggers: Triggers,
 }
 
 impl Engine {
@@ -157,13 +165,21 @@ impl Engine {
             source,
         })?;
         let clock = options.clock;
+        let (signal, wakeups) = triggers::signal();
+        let emitter = Emitter {
+            options: options.triggers,
+            regexes: Default::default(),
+            signal,
+        };
         let registry = Registry::new(
             meta.clone(),
             store.clone(),
             clock.clone(),
             options.registry,
             options.admission,
+            emitter.clone(),
         );
+        let triggers = Triggers::new(meta.clone(), clock.clone(), emitter, wakeups);
         let uploads = Uploads::new(
             meta.clone(),
             store,
@@ -178,6 +194,7 @@ impl Engine {
             registry,
             uploads,
             accounts,
+            triggers,
         })
     }
 
@@ -210,6 +227,10 @@ impl Engine {
 
     pub fn accounts(&self) -> &Accounts {
         &self.accounts
+    }
+
+    pub fn triggers(&self) -> &Triggers {
+        &self.triggers
     }
 
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -257,19 +278,27 @@ impl Engine {
         maintenance::load_report(&self.meta, maintenance::SCRUB_REPORT)
     }
 
-    /// Removes idle upload sessions, expired temporary credentials and audit records older
-    /// than `audit_cutoff_ms`, each in bounded pages of writer jobs. Blocking: for the
+    /// Removes idle upload sessions, expired temporary credentials, audit records older
+    /// than `audit_cutoff_ms` and finished trigger delivery records older than
+    /// `trigger_record_cutoff_ms`, each in bounded pages of writer jobs. Blocking: for the
     /// maintenance thread.
-    pub fn expire(&self, audit_cutoff_ms: u64) -> Result<ExpiryCounts, ExpiryError> {
+    pub fn expire(
+        &self,
+        audit_cutoff_ms: u64,
+        trigger_record_cutoff_ms: u64,
+    ) -> Result<ExpiryCounts, ExpiryError> {
         let upload_sessions = self.uploads.expire_idle()?;
         let temporary_credentials =
             futures_lite::future::block_on(self.accounts.expire_temporary())?;
         let audit_records =
             futures_lite::future::block_on(self.accounts.expire_audit(audit_cutoff_ms))?;
+        let trigger_records =
+            futures_lite::future::block_on(self.triggers.expire_records(trigger_record_cutoff_ms))?;
         Ok(ExpiryCounts {
             upload_sessions,
             temporary_credentials,
             audit_records,
+            trigger_records,
         })
     }
 

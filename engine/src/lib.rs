@@ -37,6 +37,8 @@ mod migrate;
 #[cfg(feature = "storage")]
 mod registry;
 #[cfg(feature = "storage")]
+mod triggers;
+#[cfg(feature = "storage")]
 mod upload;
 
 pub use clock::{Clock, SystemClock};
@@ -63,6 +65,13 @@ pub use crate::{
         Admission, ImageDetails, IndexChild, LayerDetails, ManifestContent, ManifestInfo,
         NamespaceInfo, NamespaceSettings, Page, PutManifestOutcome, Registry, RegistryError,
         RegistryLimits, RepositoryInfo, TagDetails,
+    },
+    triggers::{
+        AttemptOutcome, DeliveryRecord, DeliveryStatus, Due, DueBatch, EventKind, OutboxStats,
+        OutboxWakeups, PayloadFormat, RecordPage, SecretUpdate, TriggerError, TriggerFilter,
+        TriggerOptions, TriggerRecord, TriggerSpec, Triggers, FILTER_EXPRESSION_CHARS_MAX,
+        FILTER_TAGS_MAX, RECORD_PAGE_MAX, RESPONSE_HEAD_BYTES_MAX, TRIGGER_NAME_CHARS_MAX,
+        TRIGGER_SECRET_BYTES_MAX, TRIGGER_URL_BYTES_MAX,
     },
     upload::{Appender, UploadId, UploadLimits, UploadStatus, Uploads},
 };

@@ -19,6 +19,12 @@ use crate::meta::{decode_json, Meta, MetaError};
 use crate::oci::{parse_manifest, Digest, RepoName};
 use crate::registry::rows;
 
+/// v2 → v3: the trigger families are new and start empty; `Meta::open` creates them. Nothing
+/// to rewrite: the step exists so that the version says a v2 binary cannot read this store.
+fn trigger_families(_meta: &Meta) -> Result<u64, MetaError> {
+    Ok(0)
+}
+
 /// Rows read, and their index rows written, per writer job.
 const PAGE_ROWS: usize = 512;
 
@@ -39,6 +45,11 @@ const STEPS: &[Step] = &[
         to: 2,
         what: "namespace owners and policy holders indexed",
         run: index_owners_and_holders,
+    },
+    Step {
+        to: 3,
+        what: "webhook trigger families created",
+        run: trigger_families,
     },
 ];
 

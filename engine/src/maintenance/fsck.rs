@@ -624,7 +624,7 @@ impl Checker<'_> {
                 Repair::Tag(repo, tag) => self.write(move |ctx| {
                     let key = schema::tag_key(&repo, &tag);
                     quarantine_row(ctx, schema::CF_TAGS, &key, &reason, at, seq)?;
-                    if !rows::delete_tag(ctx, &repo, &tag).unwrap_or(false) {
+                    if rows::delete_tag(ctx, &repo, &tag).ok().flatten().is_none() {
                         // The value did not parse: remove the row itself.
                         ctx.delete(schema::CF_TAGS, &key);
                     }

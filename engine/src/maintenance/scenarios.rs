@@ -35,6 +35,11 @@ fn fixture() -> Fixture {
         shared,
         RegistryLimits::default(),
         crate::registry::Admission::Open,
+        crate::triggers::Emitter {
+            options: crate::triggers::TriggerOptions::default(),
+            regexes: Default::default(),
+            signal: crate::triggers::signal().0,
+        },
     );
     Fixture {
         _dir: dir,

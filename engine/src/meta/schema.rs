@@ -36,6 +36,18 @@
 //! cf "instance"         <key name>                              -> instance secrets (token key)
 //!                       format-version                          -> u32, little-endian (4 bytes)
 //! cf "audit"            <at ms, 16 hex> 0x00 <seq>              -> AuditRecord (json)
+//!
+//! webhook triggers (issue #10, v3; records defined in engine/src/triggers/):
+//! cf "triggers"              <repo> 0x00 <trigger id>                   -> TriggerRecord (json)
+//! cf "trigger_records"       <repo> 0x00 <trigger id> 0x00 <!seq, 16 hex>
+//!                                                                -> DeliveryRecord (json;
+//!                                                                   newest first: the seq is
+//!                                                                   stored inverted)
+//! cf "trigger_outbox"        <due ms, 16 hex> 0x00 <seq, 16 hex>   -> OutboxEntry (json)
+//! cf "trigger_record_times"  <seq, 16 hex>                          -> RecordRef (json; the
+//!                                                                   retention sweep's order)
+//! cf "instance"              trigger-seq | trigger-outbox-len | trigger-overflowed
+//!                                                                -> u64, little-endian
 //! ```
 //!
 //! The reverse indexes exist so that garbage collection can re-check "does anything still
@@ -79,8 +91,12 @@ pub const CF_INSTANCE: &str = "instance";
 pub const CF_AUDIT: &str = "audit";
 pub const CF_NAMESPACE_OWNERS: &str = "namespace_owners";
 pub const CF_POLICY_HOLDERS: &str = "policy_holders";
+pub const CF_TRIGGERS: &str = "triggers";
+pub const CF_TRIGGER_RECORDS: &str = "trigger_records";
+pub const CF_TRIGGER_OUTBOX: &str = "trigger_outbox";
+pub const CF_TRIGGER_RECORD_TIMES: &str = "trigger_record_times";
 
-pub const COLUMN_FAMILIES: [&str; 22] = [
+pub const COLUMN_FAMILIES: [&str; 26] = [
     CF_REPOS,
     CF_TAGS,
     CF_MANIFESTS,
@@ -103,6 +119,10 @@ pub const COLUMN_FAMILIES: [&str; 22] = [
     CF_AUDIT,
     CF_NAMESPACE_OWNERS,
     CF_POLICY_HOLDERS,
+    CF_TRIGGERS,
+    CF_TRIGGER_RECORDS,
+    CF_TRIGGER_OUTBOX,
+    CF_TRIGGER_RECORD_TIMES,
 ];
 
 /// The metadata format this binary writes. A store is opened only at this version: an older
@@ -114,8 +134,10 @@ pub const COLUMN_FAMILIES: [&str; 22] = [
 /// 1  the reverse indexes, written in the same batch as the rows they mirror
 /// 2  namespace_owners and policy_holders, so that no writer job scans every namespace (the
 ///    per-owner limit) or every account (deleting a policy)
+/// 3  webhook triggers: triggers, trigger_records, trigger_outbox, trigger_record_times (new,
+///    empty families; a binary of version 2 cannot open a store that has them)
 /// ```
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Key of the format version in `CF_INSTANCE`.
 pub const FORMAT_VERSION_KEY: &[u8] = b"format-version";
@@ -252,6 +274,41 @@ pub fn split_once(key: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&key[..at], &key[at + 1..]))
 }
 
+/// `<repo> 0x00 <trigger id> 0x00`: every delivery record of one trigger, newest first.
+pub fn trigger_records_prefix(repo: &RepoName, trigger: &str) -> Vec<u8> {
+    let mut key = repo_key(repo, trigger);
+    key.push(SEP);
+    key
+}
+
+/// A delivery record's key: the sequence number inverted, so a forward scan is newest first.
+pub fn trigger_record_key(repo: &RepoName, trigger: &str, seq: u64) -> Vec<u8> {
+    let mut key = trigger_records_prefix(repo, trigger);
+    key.extend_from_slice(format!("{:016x}", u64::MAX - seq).as_bytes());
+    key
+}
+
+/// An outbox row's key: due time first, so a scan from the start finds what is due.
+pub fn trigger_outbox_key(due_ms: u64, seq: u64) -> Vec<u8> {
+    format!("{due_ms:016x}\0{seq:016x}").into_bytes()
+}
+
+/// The due time of an outbox row's key.
+pub fn trigger_outbox_due_ms(key: &[u8]) -> Option<u64> {
+    let (due, _) = split_once(key)?;
+    u64::from_str_radix(std::str::from_utf8(due).ok()?, 16).ok()
+}
+
+/// A retention-index row's key: the record's sequence number, so the scan is oldest first.
+pub fn trigger_record_time_key(seq: u64) -> Vec<u8> {
+    format!("{seq:016x}").into_bytes()
+}
+
+/// Counters of the trigger outbox in `CF_INSTANCE` (u64, little-endian).
+pub const TRIGGER_SEQ_KEY: &[u8] = b"trigger-seq";
+pub const TRIGGER_OUTBOX_LEN_KEY: &[u8] = b"trigger-outbox-len";
+pub const TRIGGER_OVERFLOWED_KEY: &[u8] = b"trigger-overflowed";
+
 /// A quarantine row's key: time first, so the record reads as a log.
 pub fn quarantine_key(at_ms: u64, seq: u64) -> Vec<u8> {
     format!("{at_ms:016x}\0{seq:08x}").into_bytes()
@@ -381,6 +438,17 @@ mod tests {
         assert!(tag_key(&repo("a"), &Tag::parse("T").expect("tag")).starts_with(&a));
         assert!(!repo_key(&repo("ab"), "t").starts_with(&a));
         assert!(repo_key(&repo("a"), "t").starts_with(&a));
+    }
+
+    #[test]
+    fn trigger_record_keys_sort_newest_first_and_give_their_seq_back() {
+        let r = repo("ns/app");
+        let old = trigger_record_key(&r, "t1", 7);
+        let new = trigger_record_key(&r, "t1", 8);
+        assert!(new < old);
+        assert!(old.starts_with(&trigger_records_prefix(&r, "t1")));
+        assert!(trigger_outbox_key(5, 9) < trigger_outbox_key(6, 1));
+        assert_eq!(trigger_outbox_due_ms(&trigger_outbox_key(5, 9)), Some(5));
     }
 
     proptest! {

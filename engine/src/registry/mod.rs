@@ -27,6 +27,7 @@ use crate::blob::{BlobFile, BlobStore};
 use crate::meta::schema::{self, ManifestLink, RepoBlobLink};
 use crate::meta::{decode_json, Meta};
 use crate::oci::{parse_manifest, Descriptor, Digest, ParsedManifest, Reference, RepoName};
+use crate::triggers::{self, Emitter, EventKind, TagEvent};
 use crate::Clock;
 
 #[derive(Debug, Clone)]
@@ -58,6 +59,7 @@ pub struct Registry {
     clock: Arc<dyn Clock>,
     limits: RegistryLimits,
     admission: Admission,
+    emitter: Emitter,
 }
 
 /// A manifest as served to clients.
@@ -99,6 +101,7 @@ impl Registry {
         clock: Arc<dyn Clock>,
         limits: RegistryLimits,
         admission: Admission,
+        emitter: Emitter,
     ) -> Registry {
         Registry {
             meta,
@@ -106,6 +109,7 @@ impl Registry {
             clock,
             limits,
             admission,
+            emitter,
         }
     }
 
@@ -348,8 +352,10 @@ impl Registry {
         };
         let (repo, stored_digest) = (repo.clone(), digest.clone());
         let admission = self.admission;
-        self.meta
-            .write(move |ctx| -> Result<(), RegistryError> {
+        let emitter = self.emitter.clone();
+        let queued = self
+            .meta
+            .write(move |ctx| -> Result<usize, RegistryError> {
                 check_references(ctx, &repo, &parsed)?;
                 let bytes_key = stored_digest.as_str().as_bytes();
                 if !ctx.contains(schema::CF_MANIFEST_BYTES, bytes_key)? {
@@ -367,9 +373,20 @@ impl Registry {
                     );
                 }
                 ensure_repo(ctx, &repo, link.pushed_at_ms, admission)?;
-                Ok(())
+                let events = tag.map(|tag| TagEvent {
+                    kind: EventKind::Push,
+                    tag: tag.as_str().to_owned(),
+                    digest: stored_digest.clone(),
+                });
+                let queued =
+                    triggers::emit(ctx, &emitter, &repo, link.pushed_at_ms, events.as_slice())?;
+                Ok(queued)
             })
             .await?;
+        if queued > 0 {
+            // Durable now: the delivery shard may act on it.
+            self.emitter.signal.notify();
+        }
         Ok(PutManifestOutcome { digest, subject })
     }
 
@@ -381,23 +398,42 @@ impl Registry {
         reference: &Reference,
     ) -> Result<(), RegistryError> {
         let (repo, reference) = (repo.clone(), reference.clone());
-        self.meta
-            .write(move |ctx| -> Result<(), RegistryError> {
+        let emitter = self.emitter.clone();
+        let now_ms = self.clock.now_ms();
+        let queued = self
+            .meta
+            .write(move |ctx| -> Result<usize, RegistryError> {
                 let unknown = || RegistryError::ManifestUnknown {
                     reference: reference.to_string(),
                 };
-                let found = match &reference {
-                    Reference::Tag(tag) => rows::delete_tag(ctx, &repo, tag)?,
+                let removed_tags = match &reference {
+                    Reference::Tag(tag) => match rows::delete_tag(ctx, &repo, tag)? {
+                        Some(digest) => vec![(tag.as_str().to_owned(), digest)],
+                        None => return Err(unknown()),
+                    },
                     Reference::Digest(digest) => {
-                        rows::delete_manifest(ctx, &repo, digest)?.is_some()
+                        let tags = rows::tags_of(ctx, &repo, digest)?;
+                        if rows::delete_manifest(ctx, &repo, digest)?.is_none() {
+                            return Err(unknown());
+                        }
+                        tags.into_iter().map(|t| (t, digest.clone())).collect()
                     }
                 };
-                if !found {
-                    return Err(unknown());
-                }
-                Ok(())
+                let events: Vec<TagEvent> = removed_tags
+                    .into_iter()
+                    .map(|(tag, digest)| TagEvent {
+                        kind: EventKind::Delete,
+                        tag,
+                        digest,
+                    })
+                    .collect();
+                Ok(triggers::emit(ctx, &emitter, &repo, now_ms, &events)?)
             })
-            .await
+            .await?;
+        if queued > 0 {
+            self.emitter.signal.notify();
+        }
+        Ok(())
     }
 
     // ----- listings ----------------------------------------------------------------------

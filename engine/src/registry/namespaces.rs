@@ -364,6 +364,7 @@ fn delete_some_rows(
                 return Ok(removed);
             }
         }
+        removed += crate::triggers::delete_repo_rows(ctx, repo, max - removed)?;
     }
     if removed == 0 && ctx.contains(schema::CF_REPOS, repo.as_str().as_bytes())? {
         ctx.delete(schema::CF_REPOS, repo.as_str().as_bytes());

@@ -233,19 +233,33 @@ pub(crate) fn set_tag(
     Ok(())
 }
 
-/// Removes `tag` from `repo`. Returns whether it existed.
+/// Removes `tag` from `repo`. Returns the digest it pointed at, if it existed.
 pub(crate) fn delete_tag(
     ctx: &mut WriteCtx<'_>,
     repo: &RepoName,
     tag: &Tag,
-) -> Result<bool, RegistryError> {
+) -> Result<Option<Digest>, RegistryError> {
     let Some(old) = tag_target(ctx, repo, tag)? else {
-        return Ok(false);
+        return Ok(None);
     };
     ctx.delete(schema::CF_TAGS, &schema::tag_key(repo, tag));
     ctx.delete(
         schema::CF_TAG_TARGETS,
         &schema::tag_target_key(repo, &old, tag.as_str()),
     );
-    Ok(true)
+    Ok(Some(old))
+}
+
+/// The tags of `repo` pointing at `digest` (from the reverse index).
+pub(crate) fn tags_of(
+    ctx: &WriteCtx<'_>,
+    repo: &RepoName,
+    digest: &Digest,
+) -> Result<Vec<String>, RegistryError> {
+    let prefix = schema::tag_targets_prefix(repo, digest);
+    Ok(ctx
+        .scan_prefix(schema::CF_TAG_TARGETS, &prefix, None, usize::MAX)?
+        .into_iter()
+        .map(|(tag, _)| String::from_utf8_lossy(&tag).into_owned())
+        .collect())
 }
