@@ -587,3 +587,134 @@ fn pushes_never_lose_blobs_to_a_concurrent_gc() {
     assert_eq!(code, 0, "fsck after the race: {report:#}");
     assert_eq!(report["errors"], 0);
 }
+
+/// Webhooks survive SIGKILL: while pushes of new tags run and the receiver is slow (150 ms per
+/// request, so deliveries are in flight at every kill), the daemon is killed repeatedly. After
+/// the last restart every acknowledged tag push reaches the receiver, and every request about
+/// one tag carries the same `webhook-id` (a delivery interrupted by a kill is sent again with
+/// it). fsck stays clean after each kill.
+#[test]
+fn acknowledged_tag_pushes_are_delivered_after_sigkills() {
+    use support::receiver::{Answer, Receiver};
+    let seed: u64 = std::env::var("BERTH_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| rand::thread_rng().gen());
+    println!("webhook crash test: seed {seed} (BERTH_CRASH_SEED={seed} replays)");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut d = Daemon::start_open_with_config(
+        NOT_ABOUT_ACCESS,
+        "[webhooks]\nallow_private_destinations = true\nretry_initial_ms = 200\n\
+         retry_max_ms = 1000\nattempts_max = 50\ndestination_in_flight_max = 8\n\
+         request_timeout_ms = 3000\n",
+    );
+    let receiver = Receiver::start(Answer::Slow(200, Duration::from_millis(100)));
+    let repo = "hooks/app";
+    let config = random_bytes(seed, 300);
+    let config_digest = support::push_blob(&d, repo, &config);
+    let manifest = support::image_manifest((&config_digest, config.len()), &[]);
+    let r = support::send(
+        "POST",
+        &d.url(&format!("/api/v1/repositories/{repo}/triggers")),
+        &[("Content-Type", "application/json")],
+        serde_json::json!({"name": "all", "url": receiver.url("/hook"), "trigger_type": "ALL"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let acknowledged = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+    let next_tag = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for cycle in 0..8 {
+        let base = format!("http://{}", d.addr);
+        let run_ms = rng.gen_range(100..600);
+        let deadline = Instant::now() + Duration::from_millis(run_ms + 2000);
+        let pushers: Vec<_> = (0..2)
+            .map(|_| {
+                let (base, manifest) = (base.clone(), manifest.clone());
+                let (acknowledged, next_tag) = (acknowledged.clone(), next_tag.clone());
+                std::thread::spawn(move || {
+                    // Paced, so the receiver (8 at a time, 100 ms each) keeps up within the
+                    // test's time: the point is deliveries in flight at every kill.
+                    while Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(20));
+                        let n = next_tag.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let tag = format!("t{n}");
+                        match try_send(
+                            "PUT",
+                            &format!("{base}/v2/{repo}/manifests/{tag}"),
+                            &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                            &manifest,
+                        ) {
+                            Some((201, _)) => {
+                                acknowledged.lock().expect("lock").insert(tag);
+                            }
+                            Some((status, body)) => {
+                                panic!("push {tag}: {status} {}", String::from_utf8_lossy(&body))
+                            }
+                            None => return, // killed
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(run_ms));
+        d.kill();
+        for p in pushers {
+            if let Err(panic) = p.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        let (code, report) = d.fsck(&[]);
+        assert_eq!(code, 0, "cycle {cycle}: fsck after the kill: {report:#}");
+        d.start_again();
+        println!(
+            "cycle {cycle}: {} tag pushes acknowledged, {} requests received",
+            acknowledged.lock().expect("lock").len(),
+            receiver.received().len()
+        );
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() > 8,
+        "too few pushes acknowledged to mean anything"
+    );
+    let ids_by_tag = || {
+        let mut ids: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for r in receiver.received() {
+            let tag = r.json()["push_data"]["tag"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            let id = r.header("webhook-id").unwrap_or("").to_owned();
+            ids.entry(tag).or_default().insert(id);
+        }
+        ids
+    };
+    support::wait_until(
+        "every acknowledged push delivered",
+        Duration::from_secs(120),
+        || {
+            let ids = ids_by_tag();
+            acknowledged.iter().all(|t| ids.contains_key(t))
+        },
+    );
+    let ids = ids_by_tag();
+    for tag in &acknowledged {
+        assert_eq!(
+            ids[tag].len(),
+            1,
+            "tag {tag} arrived with ids {:?}",
+            ids[tag]
+        );
+    }
+    let duplicates = receiver.received().len() - ids.len();
+    println!(
+        "{} acknowledged pushes delivered; {} requests in all ({duplicates} repeats of an \
+         interrupted delivery)",
+        acknowledged.len(),
+        receiver.received().len()
+    );
+    d.stop();
+    let (code, report) = d.fsck(&[]);
+    assert_eq!(code, 0, "berth fsck after a clean stop: {report:#}");
+}

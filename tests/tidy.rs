@@ -109,6 +109,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("server/src/auth/", &["api", "state", "shard", "ops"]),
     ("server/src/state.rs", &["api", "shard", "ops"]),
     ("server/src/api/", &["shard"]),
+    // Background shards get work handed to them; they never reach into request handling.
+    ("server/src/workers/", &["api", "shard", "state"]),
     ("engine/src/registry/", &["upload", "engine", "maintenance"]),
     (
         "engine/src/meta/",

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use berth_engine::{
     AccountOptions, Admission, Clock, EngineOptions, MetaOptions, RegistryLimits, SystemClock,
-    UploadLimits,
+    TriggerOptions, UploadLimits,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +38,7 @@ pub struct Config {
     pub gc: GcConfig,
     pub scrub: ScrubConfig,
     pub auth: AuthConfig,
+    pub webhooks: WebhooksConfig,
     pub log: LogConfig,
     /// From [`TEST_CLOCK_ENV`]; not a configuration key.
     #[serde(skip)]
@@ -202,6 +203,63 @@ impl Default for GcConfig {
             delete_untagged_manifests: false,
             collect_unreferenced_links: true,
             ops_per_s: 1000,
+        }
+    }
+}
+
+/// Webhook triggers (docs/webhooks.md) and the delivery shard that sends them.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Triggers one repository may have.
+    pub triggers_per_repository_max: usize,
+    /// Deliveries waiting before new events are recorded OVERFLOW (pushes still succeed).
+    pub outbox_events_max: u64,
+    /// Attempts per delivery before it is FAILED.
+    pub attempts_max: u32,
+    /// Wait before the first retry; doubled after each failed attempt (with ±20% jitter).
+    pub retry_initial_ms: u64,
+    /// Longest wait between two attempts.
+    pub retry_max_ms: u64,
+    pub connect_timeout_ms: u64,
+    /// One whole attempt: resolving, connecting, sending and reading the response head.
+    pub request_timeout_ms: u64,
+    /// Deliveries in flight at once, over all destinations.
+    pub deliveries_in_flight_max: usize,
+    /// Deliveries in flight at once to one destination (scheme, host and port).
+    pub destination_in_flight_max: usize,
+    /// Failed attempts in a row after which a destination's circuit opens: its deliveries
+    /// then fail at once (each counting as an attempt) until the circuit half-opens.
+    pub circuit_failures_max: u32,
+    /// How long an open circuit stays open before one attempt probes the destination.
+    pub circuit_open_ms: u64,
+    /// Days DELIVERED, FAILED, UNTRIGGERED and OVERFLOW records are kept.
+    pub record_retention_days: u64,
+    /// Allow destinations on loopback, link-local and private addresses (off: server-side
+    /// request forgery protection).
+    pub allow_private_destinations: bool,
+    /// PEM file of extra certificate authorities trusted for https destinations, beside
+    /// the system's. Empty: none.
+    pub ca_file: String,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            triggers_per_repository_max: 20,
+            outbox_events_max: 100_000,
+            attempts_max: 8,
+            retry_initial_ms: 30_000,
+            retry_max_ms: 30 * 60_000,
+            connect_timeout_ms: 3_000,
+            request_timeout_ms: 10_000,
+            deliveries_in_flight_max: 64,
+            destination_in_flight_max: 4,
+            circuit_failures_max: 5,
+            circuit_open_ms: 60_000,
+            record_retention_days: 30,
+            allow_private_destinations: false,
+            ca_file: String::new(),
         }
     }
 }
@@ -372,6 +430,11 @@ impl Config {
                 Admission::Open
             },
             accounts: AccountOptions::default(),
+            triggers: TriggerOptions {
+                triggers_per_repo_max: self.webhooks.triggers_per_repository_max,
+                outbox_events_max: self.webhooks.outbox_events_max,
+                attempts_max: self.webhooks.attempts_max,
+            },
             clock,
         }
     }
@@ -446,7 +509,19 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
-        let checks: [(bool, &str); 6] = [
+        let w = &self.webhooks;
+        let checks: [(bool, &str); 8] = [
+            (
+                w.attempts_max > 0
+                    && w.deliveries_in_flight_max > 0
+                    && w.destination_in_flight_max > 0,
+                "webhooks.attempts_max, deliveries_in_flight_max and destination_in_flight_max \
+                 must be positive",
+            ),
+            (
+                w.connect_timeout_ms > 0 && w.request_timeout_ms >= w.connect_timeout_ms,
+                "webhooks.connect_timeout_ms must be positive and at most request_timeout_ms",
+            ),
             (
                 self.server.io_memory_bytes >= 64 << 10,
                 "server.io_memory_bytes must be at least 65536",

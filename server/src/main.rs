@@ -3,12 +3,14 @@
 mod accounts_cli;
 mod api;
 mod auth;
+mod civil_time;
 mod config;
 mod http;
 mod maintenance;
 mod ops;
 mod shard;
 mod state;
+mod workers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -286,18 +286,26 @@ fn scrub(engine: &Engine, config: &Config, stop: &AtomicBool) -> Result<FsckRepo
     }
 }
 
-/// Removes idle upload sessions, expired temporary credentials and audit records past their
-/// retention (with access control off there are none of the last two).
+/// Removes idle upload sessions, expired temporary credentials, and audit and trigger delivery
+/// records past their retention (with access control off there are none of the last two).
 fn expire(engine: &Engine, config: &Config) -> Result<ExpiryReport, String> {
     let retention_ms = config.auth.audit_retention_days.saturating_mul(86_400_000);
-    let cutoff = engine.clock().now_ms().saturating_sub(retention_ms);
-    match engine.expire(cutoff) {
+    let now = engine.clock().now_ms();
+    let cutoff = now.saturating_sub(retention_ms);
+    let record_cutoff = now.saturating_sub(
+        config
+            .webhooks
+            .record_retention_days
+            .saturating_mul(86_400_000),
+    );
+    match engine.expire(cutoff, record_cutoff) {
         Ok(counts) => {
             if counts != berth_engine::ExpiryCounts::default() {
                 tracing::info!(
                     upload_sessions = counts.upload_sessions,
                     temporary_credentials = counts.temporary_credentials,
                     audit_records = counts.audit_records,
+                    trigger_records = counts.trigger_records,
                     "expired"
                 );
             }
@@ -305,6 +313,7 @@ fn expire(engine: &Engine, config: &Config) -> Result<ExpiryReport, String> {
                 upload_sessions: counts.upload_sessions as u64,
                 temporary_credentials: counts.temporary_credentials as u64,
                 audit_records: counts.audit_records as u64,
+                trigger_records: counts.trigger_records as u64,
             })
         }
         Err(e) => {

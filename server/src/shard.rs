@@ -57,6 +57,8 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let (maintenance_shard, maintenance) = maintenance::start(engine.clone(), config.clone())
         .context("starting the maintenance shard")?;
+    let delivery = crate::workers::webhooks::delivery::start(engine.clone(), config.clone())
+        .context("starting the webhook delivery shard")?;
     let mut stops = Vec::with_capacity(shard_count);
     let mut handles = Vec::with_capacity(shard_count);
     let mut listen = config.server.listen;
@@ -130,6 +132,7 @@ pub fn serve(config: Config) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("shard failed: {e}"))?;
     }
     maintenance_shard.stop();
+    delivery.stop();
     drop(access);
     if let Err(e) = engine.close(CLOSE_TIMEOUT) {
         // The WAL is synced and RocksDB's background work stopped either way; what is left

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use support::*;
 
 mod accounts;
+mod triggers;
 mod walk;
 
 const OPENAPI_JSON: &str = include_str!("../../docs/openapi.json");

@@ -808,6 +808,8 @@ fn a_walk_through_every_endpoint_matches_the_openapi_document() {
     let missing: Vec<String> = spec
         .operations()
         .difference(&spec.succeeded.borrow())
+        // Triggers need a receiver; `triggers.rs` walks them with the same check.
+        .filter(|(path, _)| !path.contains("/triggers"))
         .map(|(path, method)| format!("{method} {path}"))
         .collect();
     assert!(

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod receiver;
+
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 /// A running daemon. Killed on drop.

@@ -46,6 +46,11 @@ pub enum Action {
     DeleteRepositoryTag,
     GetRepositoryManifest,
     GetRepositoryLayers,
+    CreateRepositoryTrigger,
+    UpdateRepositoryTrigger,
+    DeleteRepositoryTrigger,
+    GetRepositoryTrigger,
+    ListRepositoryTrigger,
     GetAuthorizationToken,
     PullRepository,
     PushRepository,
@@ -63,7 +68,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in declaration order.
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 32] = [
         Action::CreateNamespace,
         Action::DeleteNamespace,
         Action::UpdateNamespace,
@@ -78,6 +83,11 @@ impl Action {
         Action::DeleteRepositoryTag,
         Action::GetRepositoryManifest,
         Action::GetRepositoryLayers,
+        Action::CreateRepositoryTrigger,
+        Action::UpdateRepositoryTrigger,
+        Action::DeleteRepositoryTrigger,
+        Action::GetRepositoryTrigger,
+        Action::ListRepositoryTrigger,
         Action::GetAuthorizationToken,
         Action::PullRepository,
         Action::PushRepository,
@@ -110,6 +120,11 @@ impl Action {
             Action::DeleteRepositoryTag => "cr:DeleteRepositoryTag",
             Action::GetRepositoryManifest => "cr:GetRepositoryManifest",
             Action::GetRepositoryLayers => "cr:GetRepositoryLayers",
+            Action::CreateRepositoryTrigger => "cr:CreateRepositoryTrigger",
+            Action::UpdateRepositoryTrigger => "cr:UpdateRepositoryTrigger",
+            Action::DeleteRepositoryTrigger => "cr:DeleteRepositoryTrigger",
+            Action::GetRepositoryTrigger => "cr:GetRepositoryTrigger",
+            Action::ListRepositoryTrigger => "cr:ListRepositoryTrigger",
             Action::GetAuthorizationToken => "cr:GetAuthorizationToken",
             Action::PullRepository => "cr:PullRepository",
             Action::PushRepository => "cr:PushRepository",
@@ -162,6 +177,13 @@ pub enum Operation {
     /// Reading a manifest through the management API (a registry pull is [`Operation::Pull`]).
     GetManifest,
     GetLayers,
+    CreateTrigger,
+    /// Changing a trigger, and redelivering one of its records.
+    UpdateTrigger,
+    DeleteTrigger,
+    /// Reading a trigger and its delivery records.
+    GetTrigger,
+    ListTriggers,
     /// Issuing temporary credentials.
     GetAuthorizationToken,
     Pull,
@@ -180,7 +202,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every operation, in declaration order.
-    pub const ALL: [Operation; 27] = [
+    pub const ALL: [Operation; 32] = [
         Operation::CreateNamespace,
         Operation::DeleteNamespace,
         Operation::UpdateNamespace,
@@ -195,6 +217,11 @@ impl Operation {
         Operation::DeleteTag,
         Operation::GetManifest,
         Operation::GetLayers,
+        Operation::CreateTrigger,
+        Operation::UpdateTrigger,
+        Operation::DeleteTrigger,
+        Operation::GetTrigger,
+        Operation::ListTriggers,
         Operation::GetAuthorizationToken,
         Operation::Pull,
         Operation::Push,
@@ -238,6 +265,11 @@ impl Operation {
             Operation::DeleteTag => (Action::DeleteRepositoryTag, Repository),
             Operation::GetManifest => (Action::GetRepositoryManifest, Repository),
             Operation::GetLayers => (Action::GetRepositoryLayers, Repository),
+            Operation::CreateTrigger => (Action::CreateRepositoryTrigger, Repository),
+            Operation::UpdateTrigger => (Action::UpdateRepositoryTrigger, Repository),
+            Operation::DeleteTrigger => (Action::DeleteRepositoryTrigger, Repository),
+            Operation::GetTrigger => (Action::GetRepositoryTrigger, Repository),
+            Operation::ListTriggers => (Action::ListRepositoryTrigger, Repository),
             Operation::GetAuthorizationToken => (Action::GetAuthorizationToken, Instance),
             Operation::Pull => (Action::PullRepository, Repository),
             Operation::Push => (Action::PushRepository, Repository),

@@ -19,7 +19,14 @@ fn to_json<T: serde::Serialize>(value: &T) -> ApiResult {
 
 pub async fn stats(ctx: &ShardState) -> ApiResult {
     let stats = ctx.maintenance.stats().await.map_err(run_error)?;
-    to_json(&StorageStats::from(stats))
+    let mut stats = StorageStats::from(stats);
+    stats.webhooks = ctx
+        .engine
+        .triggers()
+        .outbox_stats()
+        .map_err(|e| ApiError::internal("reading the webhook outbox", &e))?
+        .into();
+    to_json(&stats)
 }
 
 pub fn last_gc(ctx: &ShardState) -> ApiResult {

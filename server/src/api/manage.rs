@@ -1,6 +1,6 @@
 //! The management API under `/api/v1/` (docs/api.md, "Management API"; the contract is
 //! `docs/openapi.json`, served at `GET /api/v1/openapi.json`): namespaces, repositories,
-//! tags, manifests and layers, temporary credentials, accounts, policies and the audit log.
+//! tags, manifests and layers, webhook triggers and their records, temporary credentials, accounts, policies and the audit log.
 //! Its routes are in the one route table (`http/router.rs`); its JSON is `wire.rs`.
 //!
 //! Invariants: every handler authorises exactly one operation of the access table
@@ -13,6 +13,7 @@
 mod accounts;
 mod images;
 mod namespaces;
+mod triggers;
 
 use berth_engine::{AccountError, RegistryError};
 use http::{header, Method, Request, StatusCode};
@@ -61,6 +62,13 @@ pub async fn handle(
         (Manage::Tag(repo, tag), _) => images::delete_tag(call, repo, tag).await,
         (Manage::Manifest(repo, reference), _) => images::manifest(call, repo, reference),
         (Manage::Layers(repo, reference), _) => images::layers(call, repo, reference).await,
+        (Manage::Triggers(repo), Method::GET) => triggers::list(call, repo),
+        (Manage::Triggers(repo), _) => triggers::create(call, repo).await,
+        (Manage::Trigger(repo, id), Method::GET) => triggers::get(call, repo, id),
+        (Manage::Trigger(repo, id), Method::PUT) => triggers::replace(call, repo, id).await,
+        (Manage::Trigger(repo, id), _) => triggers::delete(call, repo, id).await,
+        (Manage::TriggerRecords(repo, id), _) => triggers::records(call, repo, id),
+        (Manage::Redeliver(repo, id, event), _) => triggers::redeliver(call, repo, id, event).await,
         (Manage::Tokens, _) => accounts::issue_token(call).await,
         (Manage::Users, Method::GET) => accounts::list_users(call),
         (Manage::Users, _) => accounts::create_user(call).await,

@@ -288,6 +288,29 @@ pub struct StorageStats {
     pub upload_sessions: u64,
     pub upload_bytes: u64,
     pub repositories: Vec<RepoStats>,
+    /// The webhook outbox (docs/webhooks.md).
+    #[serde(default)]
+    pub webhooks: WebhookStats,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebhookStats {
+    /// Deliveries waiting (PENDING or RETRYING).
+    pub outbox_waiting: u64,
+    /// Events recorded OVERFLOW because the outbox was full, since the store was created.
+    pub overflowed: u64,
+    /// Delivery records written since the store was created.
+    pub recorded: u64,
+}
+
+impl From<engine::OutboxStats> for WebhookStats {
+    fn from(s: engine::OutboxStats) -> Self {
+        WebhookStats {
+            outbox_waiting: s.waiting,
+            overflowed: s.overflowed,
+            recorded: s.recorded,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +333,7 @@ impl From<engine::StorageStats> for StorageStats {
             repositories_count: s.repositories_count,
             upload_sessions: s.upload_sessions,
             upload_bytes: s.upload_bytes,
+            webhooks: WebhookStats::default(),
             repositories: s
                 .repositories
                 .into_iter()
@@ -331,4 +355,111 @@ pub struct ExpiryReport {
     pub upload_sessions: u64,
     pub temporary_credentials: u64,
     pub audit_records: u64,
+    #[serde(default)]
+    pub trigger_records: u64,
+}
+
+/// A webhook trigger. Its secret is never shown: `has_secret` says whether one is set.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Trigger {
+    pub id: String,
+    pub repository: String,
+    pub name: String,
+    pub url: String,
+    pub trigger_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Vec<String>>,
+    pub events: Vec<String>,
+    pub format: String,
+    pub has_secret: bool,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+impl From<engine::TriggerRecord> for Trigger {
+    fn from(t: engine::TriggerRecord) -> Self {
+        let trigger_type = t.filter.type_name().to_owned();
+        let (expression, tags) = match t.filter {
+            engine::TriggerFilter::All => (None, None),
+            engine::TriggerFilter::Regex(e) => (Some(e), None),
+            engine::TriggerFilter::Tags(tags) => (None, Some(tags)),
+        };
+        Trigger {
+            id: t.id,
+            repository: t.repo.as_str().to_owned(),
+            name: t.name,
+            url: t.url,
+            trigger_type,
+            expression,
+            tags,
+            events: t.events.iter().map(|e| e.as_str().to_owned()).collect(),
+            format: match t.format {
+                engine::PayloadFormat::Acr => "acr",
+                engine::PayloadFormat::Cloudevents => "cloudevents",
+            }
+            .to_owned(),
+            has_secret: t.secret.is_some(),
+            created_at_ms: t.created_at_ms,
+            updated_at_ms: t.updated_at_ms,
+        }
+    }
+}
+
+/// One event as one trigger saw it (a trigger's "access record").
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DeliveryRecord {
+    /// The `webhook-id` of every attempt (and the CloudEvents `id`).
+    pub event_id: String,
+    pub event: String,
+    pub tag: String,
+    pub digest: String,
+    pub at_ms: u64,
+    /// UNTRIGGERED, PENDING, DELIVERED, RETRYING, FAILED or OVERFLOW.
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub attempts: u32,
+    pub attempts_max: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_body: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_head: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_at_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_ms: Option<u64>,
+}
+
+impl From<engine::DeliveryRecord> for DeliveryRecord {
+    fn from(r: engine::DeliveryRecord) -> Self {
+        DeliveryRecord {
+            event_id: r.id,
+            event: r.event.as_str().to_owned(),
+            tag: r.tag,
+            digest: r.digest.as_str().to_owned(),
+            at_ms: r.at_ms,
+            status: r.status.as_str().to_owned(),
+            reason: r.reason,
+            attempts: r.attempts,
+            attempts_max: r.attempts_max,
+            http_status: r.http_status,
+            last_error: r.last_error,
+            latency_ms: r.latency_ms,
+            request_body: r.request_body,
+            response_head: r.response_head,
+            next_attempt_at_ms: r.next_attempt_at_ms,
+            last_attempt_at_ms: r.last_attempt_at_ms,
+            finished_at_ms: r.finished_at_ms,
+        }
+    }
 }

@@ -181,7 +181,7 @@ pub async fn token_endpoint(
         "token": token,
         "access_token": token,
         "expires_in": ttl,
-        "issued_at": rfc3339(now),
+        "issued_at": crate::civil_time::rfc3339(now),
     });
     Ok(json_response(StatusCode::OK, body.to_string().into_bytes()))
 }
@@ -224,38 +224,9 @@ fn grant(auth: &super::Auth, identity: &Identity, scope: &str) -> Option<Access>
     })
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time in seconds.
-fn rfc3339(unix_s: u64) -> String {
-    let days = (unix_s / 86_400) as i64;
-    let secs = unix_s % 86_400;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_795_384_683), "2026-11-22T21:58:03Z");
-    }
 
     #[test]
     fn access_grants_only_its_repository_and_actions() {

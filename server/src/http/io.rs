@@ -1,4 +1,6 @@
-//! The one adapter between glommio's sockets and hyper's IO traits.
+//! The one adapter between glommio's sockets and hyper's IO traits: the server's accepted
+//! connections and the webhook client's outgoing ones (plain, or TLS over a glommio socket) all
+//! go through `HyperIo`.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -12,17 +14,18 @@ use glommio::net::TcpStream;
 /// hands out uninitialised memory; futures' `AsyncRead` wants initialised) stays small.
 const READ_CHUNK_BYTES: usize = 64 << 10;
 
-pub struct HyperIo {
-    stream: TcpStream,
+/// A futures-io byte stream (by default a glommio `TcpStream`) seen through hyper's IO traits.
+pub struct HyperIo<S = TcpStream> {
+    stream: S,
 }
 
-impl HyperIo {
-    pub fn new(stream: TcpStream) -> Self {
+impl<S> HyperIo<S> {
+    pub fn new(stream: S) -> Self {
         Self { stream }
     }
 }
 
-impl hyper::rt::Read for HyperIo {
+impl<S: AsyncRead + Unpin> hyper::rt::Read for HyperIo<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -50,7 +53,7 @@ impl hyper::rt::Read for HyperIo {
     }
 }
 
-impl hyper::rt::Write for HyperIo {
+impl<S: AsyncWrite + Unpin> hyper::rt::Write for HyperIo<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

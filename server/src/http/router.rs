@@ -42,6 +42,10 @@
 //! /api/v1/repositories/<repo>/tags/<tag>                 DELETE
 //! /api/v1/repositories/<repo>/manifests/<reference>      GET
 //! /api/v1/repositories/<repo>/layers/<reference>         GET
+//! /api/v1/repositories/<repo>/triggers                   GET POST
+//! /api/v1/repositories/<repo>/triggers/<id>              GET PUT DELETE
+//! /api/v1/repositories/<repo>/triggers/<id>/records[?n=&after=]            GET
+//! /api/v1/repositories/<repo>/triggers/<id>/records/<event>/redeliver      POST
 //! /api/v1/tokens                                         POST
 //! /api/v1/users                                          GET POST
 //! /api/v1/users/<name>                                   DELETE
@@ -52,9 +56,10 @@
 //! /api/v1/audit[?since_ms=&until_ms=&account=&...]       GET
 //! ```
 //!
-//! A management repository path is recognised from its end too: a last segment `tags`, or a
-//! second-to-last `tags`, `manifests` or `layers`, addresses that sub-resource of everything
-//! before it.
+//! A management repository path is recognised from its end too: a last segment `tags` or
+//! `triggers`, a second-to-last `tags`, `manifests`, `layers` or `triggers`, or the trigger
+//! shapes `triggers/<id>/records` and `triggers/<id>/records/<event>/redeliver`, addresses
+//! that sub-resource of everything before it.
 //!
 //! Must not: depend on anything but `http::Method` (the fuzz target compiles this file alone).
 
@@ -92,6 +97,10 @@ pub enum Manage<'p> {
     Tag(&'p str, &'p str),
     Manifest(&'p str, &'p str),
     Layers(&'p str, &'p str),
+    Triggers(&'p str),
+    Trigger(&'p str, &'p str),
+    TriggerRecords(&'p str, &'p str),
+    Redeliver(&'p str, &'p str, &'p str),
     Tokens,
     Users,
     User(&'p str),
@@ -141,7 +150,10 @@ impl Manage<'_> {
             }
             Manage::Namespace(_) | Manage::Repository(_) => "GET, PATCH, DELETE",
             Manage::Tag(..) | Manage::User(_) => "DELETE",
-            Manage::Tokens => "POST",
+            Manage::Tokens | Manage::Redeliver(..) => "POST",
+            Manage::Triggers(_) => "GET, POST",
+            Manage::Trigger(..) => "GET, PUT, DELETE",
+            Manage::TriggerRecords(..) => "GET",
             Manage::UserPassword(_) => "PUT",
             Manage::UserPolicy(..) | Manage::Policy(_) => "PUT, DELETE",
         }
@@ -252,10 +264,28 @@ fn manage(rest: &str) -> Option<Manage<'_>> {
 }
 
 /// `<repo>`, `<repo>/tags`, `<repo>/tags/<tag>`, `<repo>/manifests/<ref>`,
-/// `<repo>/layers/<ref>`, matched from the end.
+/// `<repo>/layers/<ref>`, `<repo>/triggers[/<id>[/records[/<event>/redeliver]]]`, matched
+/// from the end.
 fn repository(path: &str) -> Option<Manage<'_>> {
     if let Some(repo) = path.strip_suffix("/tags") {
         return Some(Manage::Tags(repo));
+    }
+    if let Some(repo) = path.strip_suffix("/triggers") {
+        return Some(Manage::Triggers(repo));
+    }
+    if let Some(head) = path.strip_suffix("/redeliver") {
+        let (head, event) = head.rsplit_once('/')?;
+        let head = head.strip_suffix("/records")?;
+        let (head, id) = head.rsplit_once('/')?;
+        let repo = head.strip_suffix("/triggers")?;
+        return Some(Manage::Redeliver(repo, id, event));
+    }
+    if let Some(head) = path.strip_suffix("/records") {
+        if let Some((head, id)) = head.rsplit_once('/') {
+            if let Some(repo) = head.strip_suffix("/triggers") {
+                return Some(Manage::TriggerRecords(repo, id));
+            }
+        }
     }
     if let Some((head, last)) = path.rsplit_once('/') {
         if let Some((repo, kind)) = head.rsplit_once('/') {
@@ -263,6 +293,7 @@ fn repository(path: &str) -> Option<Manage<'_>> {
                 "tags" => return Some(Manage::Tag(repo, last)),
                 "manifests" => return Some(Manage::Manifest(repo, last)),
                 "layers" => return Some(Manage::Layers(repo, last)),
+                "triggers" => return Some(Manage::Trigger(repo, last)),
                 _ => {}
             }
         }
@@ -442,6 +473,20 @@ mod tests {
                 "repositories/ns/app/layers/v1",
                 Some(Layers("ns/app", "v1")),
             ),
+            ("repositories/ns/app/triggers", Some(Triggers("ns/app"))),
+            (
+                "repositories/ns/a/b/triggers/t1",
+                Some(Trigger("ns/a/b", "t1")),
+            ),
+            (
+                "repositories/ns/app/triggers/t1/records",
+                Some(TriggerRecords("ns/app", "t1")),
+            ),
+            (
+                "repositories/ns/app/triggers/t1/records/evt_1/redeliver",
+                Some(Redeliver("ns/app", "t1", "evt_1")),
+            ),
+            ("repositories/ns/app/records/evt_1/redeliver", None),
             ("repositories//x", None),
             ("users/alice/policies/p", Some(UserPolicy("alice", "p"))),
             ("users/alice/policies/p/q", None),
