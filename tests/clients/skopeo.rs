@@ -531,3 +531,66 @@ fn access_control_with_skopeo() {
     let log = d.log();
     assert!(!log.contains(ACCESS_ADMIN_PASSWORD) && !log.contains("reader-pw-123"));
 }
+
+/// A push by skopeo fires the repository's trigger: the receiver gets the model's payload
+/// naming the tag and the manifest digest skopeo pushed, and the record says DELIVERED.
+#[test]
+fn a_skopeo_push_fires_the_repositorys_trigger() {
+    use crate::support::receiver::{Answer, Receiver};
+    use crate::support::wait_for;
+    use std::time::Duration;
+    let mut rng = seeded_rng("a_skopeo_push_fires_the_repositorys_trigger");
+    let skopeo = Skopeo::new();
+    let mut d = Daemon::start_open_with_config(
+        "about trigger delivery from a real client's push",
+        "[webhooks]\nallow_private_destinations = true\n",
+    );
+    let receiver = Receiver::start(Answer::Status(200));
+    let work = tempfile::tempdir().expect("tempdir");
+    let first = Image::random(&mut rng, "amd64");
+    let second = Image::random(&mut rng, "amd64");
+    let src = work.path().join("src");
+    write_image_layout(&src, &[("v1", &first), ("v2", &second)]);
+    let repo = "hooks/app";
+    // The first push creates the repository; the trigger goes on it.
+    skopeo.push(&d, &src, "v1", &format!("{repo}:v1"), false);
+    let r = send(
+        "POST",
+        &d.url(&format!("/api/v1/repositories/{repo}/triggers")),
+        &[("Content-Type", "application/json")],
+        json!({"name": "deploy", "url": receiver.url("/deploy"), "trigger_type": "ALL"})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let trigger = r.json()["id"].as_str().expect("id").to_owned();
+    skopeo.push(&d, &src, "v2", &format!("{repo}:v2"), false);
+    let got = wait_for("the push event", Duration::from_secs(30), || {
+        receiver.received().into_iter().next()
+    });
+    let body = got.json();
+    assert_eq!(body["push_data"]["tag"], "v2", "{body}");
+    assert_eq!(
+        body["push_data"]["digest"],
+        json!(second.digest()),
+        "{body}"
+    );
+    assert_eq!(body["repository"]["repo_full_name"], repo, "{body}");
+    let record = wait_for("a DELIVERED record", Duration::from_secs(30), || {
+        let r = send(
+            "GET",
+            &d.url(&format!(
+                "/api/v1/repositories/{repo}/triggers/{trigger}/records"
+            )),
+            &[],
+            b"",
+        );
+        r.json()["records"]
+            .as_array()
+            .and_then(|records| records.first().cloned())
+            .filter(|record| record["status"] == "DELIVERED")
+    });
+    assert_eq!(record["http_status"], 200);
+    assert_eq!(receiver.received().len(), 1, "one push, one delivery");
+    d.stop();
+}
