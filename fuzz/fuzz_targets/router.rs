@@ -187,12 +187,17 @@ fn manage_parts(manage: Manage<'_>) -> Vec<&str> {
         Manage::Namespace(a)
         | Manage::Repository(a)
         | Manage::Tags(a)
+        | Manage::Triggers(a)
         | Manage::User(a)
         | Manage::UserPassword(a)
         | Manage::Policy(a) => vec![a],
-        Manage::Tag(a, b) | Manage::Manifest(a, b) | Manage::Layers(a, b) | Manage::UserPolicy(a, b) => {
-            vec![a, b]
-        }
+        Manage::Tag(a, b)
+        | Manage::Manifest(a, b)
+        | Manage::Layers(a, b)
+        | Manage::Trigger(a, b)
+        | Manage::TriggerRecords(a, b)
+        | Manage::UserPolicy(a, b) => vec![a, b],
+        Manage::Redeliver(a, b, c) => vec![a, b, c],
     }
 }
 
@@ -209,6 +214,14 @@ fn manage_path(manage: Manage<'_>) -> String {
         Manage::Tag(repo, tag) => format!("{api}/repositories/{repo}/tags/{tag}"),
         Manage::Manifest(repo, r) => format!("{api}/repositories/{repo}/manifests/{r}"),
         Manage::Layers(repo, r) => format!("{api}/repositories/{repo}/layers/{r}"),
+        Manage::Triggers(repo) => format!("{api}/repositories/{repo}/triggers"),
+        Manage::Trigger(repo, id) => format!("{api}/repositories/{repo}/triggers/{id}"),
+        Manage::TriggerRecords(repo, id) => {
+            format!("{api}/repositories/{repo}/triggers/{id}/records")
+        }
+        Manage::Redeliver(repo, id, event) => {
+            format!("{api}/repositories/{repo}/triggers/{id}/records/{event}/redeliver")
+        }
         Manage::Tokens => format!("{api}/tokens"),
         Manage::Users => format!("{api}/users"),
         Manage::User(name) => format!("{api}/users/{name}"),
