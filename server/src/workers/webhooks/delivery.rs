@@ -139,6 +139,35 @@ struct Breaker {
     open_until: Option<Instant>,
 }
 
+impl Breaker {
+    /// Failures in a row while the circuit is open (the attempt is not made); None when it
+    /// is closed, or half-open (then this attempt is the probe and the circuit waits for it).
+    fn refuses(&mut self, now: Instant) -> Option<u32> {
+        match self.open_until {
+            Some(until) if now < until => Some(self.failures_in_a_row),
+            Some(_) => {
+                self.open_until = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Counts an attempt's result; true when this failure opened the circuit.
+    fn note(&mut self, delivered: bool, now: Instant, failures_max: u32, open: Duration) -> bool {
+        if delivered {
+            *self = Breaker::default();
+            return false;
+        }
+        self.failures_in_a_row += 1;
+        if self.failures_in_a_row >= failures_max {
+            self.open_until = Some(now + open);
+            return true;
+        }
+        false
+    }
+}
+
 impl Shard {
     async fn run(self, mut wakeups: berth_engine::OutboxWakeups, stop: Arc<AtomicBool>) {
         let (done_tx, mut done_rx) = mpsc::unbounded::<()>();
@@ -354,16 +383,7 @@ impl Attempt {
     /// None when it is closed or half-open (this attempt is the probe).
     fn circuit_open(&self, authority: &str) -> Option<u32> {
         let mut state = self.state.borrow_mut();
-        let breaker = state.breakers.get_mut(authority)?;
-        match breaker.open_until {
-            Some(until) if Instant::now() < until => Some(breaker.failures_in_a_row),
-            Some(_) => {
-                // Half-open: let this attempt through; its result closes or reopens.
-                breaker.open_until = None;
-                None
-            }
-            None => None,
-        }
+        state.breakers.get_mut(authority)?.refuses(Instant::now())
     }
 
     fn note_result(&self, authority: &str, delivered: bool) {
@@ -373,10 +393,13 @@ impl Attempt {
             return;
         }
         let breaker = state.breakers.entry(authority.to_owned()).or_default();
-        breaker.failures_in_a_row += 1;
-        if breaker.failures_in_a_row >= self.settings.circuit_failures_max {
-            breaker.open_until =
-                Some(Instant::now() + Duration::from_millis(self.settings.circuit_open_ms));
+        let opened = breaker.note(
+            false,
+            Instant::now(),
+            self.settings.circuit_failures_max,
+            Duration::from_millis(self.settings.circuit_open_ms),
+        );
+        if opened {
             tracing::warn!(
                 destination = authority,
                 failures = breaker.failures_in_a_row,
@@ -437,6 +460,31 @@ fn rand_below(n: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_circuit_opens_after_failures_in_a_row_then_lets_one_probe_through() {
+        let (t0, open) = (Instant::now(), Duration::from_secs(60));
+        let mut breaker = Breaker::default();
+        for _ in 0..4 {
+            assert!(!breaker.note(false, t0, 5, open));
+            assert_eq!(breaker.refuses(t0), None, "closed below the threshold");
+        }
+        assert!(
+            breaker.note(false, t0, 5, open),
+            "the fifth failure opens it"
+        );
+        assert_eq!(breaker.refuses(t0 + Duration::from_secs(1)), Some(5));
+        // Half-open after the open time: one probe goes through.
+        assert_eq!(breaker.refuses(t0 + Duration::from_secs(61)), None);
+        // The probe failed: open again at once.
+        let later = t0 + Duration::from_secs(61);
+        assert!(breaker.note(false, later, 5, open));
+        assert_eq!(breaker.refuses(later + Duration::from_secs(1)), Some(6));
+        // A success closes it.
+        breaker.note(true, later, 5, open);
+        assert_eq!(breaker.refuses(later + Duration::from_secs(1)), None);
+        assert_eq!(breaker.failures_in_a_row, 0);
+    }
 
     #[test]
     fn backoff_doubles_within_jitter_and_is_capped() {
