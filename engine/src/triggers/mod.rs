@@ -393,6 +393,10 @@ impl Triggers {
         self.meta
             .write(move |ctx| -> Result<(), TriggerError> {
                 let repo = &job_record.repo;
+                // Checked in the job: a repository deleted meanwhile gets no trigger rows.
+                if !ctx.contains(schema::CF_REPOS, repo.as_str().as_bytes())? {
+                    return Err(TriggerError::RepositoryUnknown { repo: repo.clone() });
+                }
                 let existing = repo_triggers(ctx, repo)?;
                 if existing.len() >= max {
                     return Err(TriggerError::TriggerLimit {

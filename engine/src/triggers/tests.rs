@@ -351,6 +351,15 @@ fn limits_names_and_repository_deletion() {
             ..
         })
     ));
+    let elsewhere = RepoName::parse("ns/missing").expect("repo");
+    assert!(matches!(
+        block_on(f.triggers().create(
+            &elsewhere,
+            spec("x", TriggerFilter::All, &[EventKind::Push]),
+            None
+        )),
+        Err(TriggerError::RepositoryUnknown { .. })
+    ));
     f.push("v1");
     block_on(f.engine.registry().delete_repository(&f.repo)).expect("delete repository");
     let meta = f.engine.registry().meta();
