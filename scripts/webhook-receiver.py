@@ -7,7 +7,7 @@ records with), its `webhook-id` header and the body's `push_data.tag`. `GET /sta
 JSON summary; so does SIGTERM, written to --out. Listens on 127.0.0.1:--port (0: any free
 port) and writes the port it got to --port-file once it listens.
 
-Summary: {"requests": N, "cpu_s": process CPU seconds, "arrivals": [[ns, webhook-id, tag], ...]}.
+Summary: {"requests": N, "distinct": distinct webhook-ids, "cpu_s": process CPU seconds, "arrivals": [[ns, webhook-id, tag], ...]}.
 The list is bounded by --arrivals-max (its unit: requests); requests past it are only counted.
 """
 import argparse
@@ -29,12 +29,14 @@ class Receiver:
         self.arrivals_max = arrivals_max
         self.lock = threading.Lock()
         self.requests = 0
+        self.webhook_ids = set()
         self.arrivals = []
 
     def record(self, webhook_id, tag):
         arrived_ns = time.time_ns()
         with self.lock:
             self.requests += 1
+            self.webhook_ids.add(webhook_id)
             if len(self.arrivals) < self.arrivals_max:
                 self.arrivals.append([arrived_ns, webhook_id, tag])
 
@@ -43,6 +45,7 @@ class Receiver:
             times = os.times()
             return {
                 "requests": self.requests,
+                "distinct": len(self.webhook_ids),
                 "cpu_s": times.user + times.system,
                 "arrivals": list(self.arrivals),
             }
