@@ -12,12 +12,14 @@
 //! | tags-list     | list all 5,000 tags of a repository, whole or in pages (`n`)   | 16        |
 //! | image-pull    | manifest by tag, config, every layer of one shared image       | 64        |
 //! | mixed         | 95% image pulls / 5% derived-image pushes over 100 repositories | 64       |
+//! | tag-push      | PUT one image's manifest under a new tag (`--triggers`: webhooks) | 16       |
 
 pub mod image;
 pub mod manifests;
 pub mod mixed;
 pub mod pull;
 pub mod push;
+pub mod tag_push;
 pub mod tags;
 
 use serde_json::Value;
@@ -51,6 +53,9 @@ pub enum ScenarioArgs {
     ImagePull(image::ImagePullArgs),
     /// Pull-heavy traffic with some pushes over many repositories.
     Mixed(mixed::MixedArgs),
+    /// PUT one small image's manifest under a new tag each time, optionally with webhook
+    /// triggers on the repository.
+    TagPush(tag_push::TagPushArgs),
 }
 
 /// A scenario the registry under test does not support, found out in setup. Not a failure of
@@ -90,6 +95,7 @@ impl ScenarioArgs {
             ScenarioArgs::TagsList(_) => "tags-list",
             ScenarioArgs::ImagePull(_) => "image-pull",
             ScenarioArgs::Mixed(_) => "mixed",
+            ScenarioArgs::TagPush(_) => "tag-push",
         }
     }
 
@@ -98,7 +104,7 @@ impl ScenarioArgs {
         match self {
             ScenarioArgs::PushMono(_) | ScenarioArgs::PushChunked(_) => 4,
             ScenarioArgs::PullBlob(args) => args.default_concurrency(),
-            ScenarioArgs::PullRange(_) | ScenarioArgs::TagsList(_) => 16,
+            ScenarioArgs::PullRange(_) | ScenarioArgs::TagsList(_) | ScenarioArgs::TagPush(_) => 16,
             ScenarioArgs::ManifestGet(_)
             | ScenarioArgs::ManifestHead(_)
             | ScenarioArgs::ImagePull(_)
@@ -116,6 +122,7 @@ impl ScenarioArgs {
             ScenarioArgs::TagsList(args) => args.params(),
             ScenarioArgs::ImagePull(args) => args.params(),
             ScenarioArgs::Mixed(args) => args.params(),
+            ScenarioArgs::TagPush(args) => args.params(),
         }
     }
 
@@ -143,6 +150,7 @@ impl ScenarioArgs {
             ScenarioArgs::TagsList(args) => Fixture::TagsList(tags::setup(args, setup).await?),
             ScenarioArgs::ImagePull(args) => Fixture::ImagePull(image::setup(args, setup).await?),
             ScenarioArgs::Mixed(args) => Fixture::Mixed(mixed::setup(args, setup).await?),
+            ScenarioArgs::TagPush(args) => Fixture::TagPush(tag_push::setup(args, setup).await?),
         })
     }
 }
@@ -156,6 +164,7 @@ pub enum Fixture {
     TagsList(tags::TagsList),
     ImagePull(image::ImagePull),
     Mixed(mixed::Mixed),
+    TagPush(tag_push::TagPush),
 }
 
 impl Fixture {
@@ -169,6 +178,7 @@ impl Fixture {
             Fixture::TagsList(fixture) => fixture.op(worker).await,
             Fixture::ImagePull(fixture) => fixture.op(worker).await,
             Fixture::Mixed(fixture) => fixture.op(worker).await,
+            Fixture::TagPush(fixture) => fixture.op(worker).await,
         }
     }
 }
