@@ -662,8 +662,8 @@ impl Triggers {
     /// Up to `limit` outbox rows due at `now_ms`, oldest first, each with its trigger and
     /// record. Only durable rows are returned: the rows are read from a snapshot taken before a
     /// write barrier (an empty writer job) completed, and a job's completion means everything
-    /// applied before it is in the synced WAL. Rows whose trigger or record is gone are
-    /// removed here.
+    /// applied before it is in the synced WAL; each is then checked to still be in the store.
+    /// Rows whose trigger or record is gone are removed here.
     pub async fn due(&self, now_ms: u64, limit: usize) -> Result<DueBatch, TriggerError> {
         let snapshot = self.meta.snapshot();
         self.meta
@@ -715,6 +715,20 @@ impl Triggers {
                 })
                 .await?;
         }
+        // The snapshot predates the barrier: an attempt that finished meanwhile has removed
+        // its row from the store but not from the snapshot, and must not be sent twice. The
+        // live check comes after the last await, so no attempt can finish between it and the
+        // caller starting the ones returned (the caller's executor is single-threaded).
+        let mut live = Vec::with_capacity(batch.due.len());
+        for due in batch.due {
+            if self
+                .meta
+                .contains(schema::CF_TRIGGER_OUTBOX, &due.outbox_key)?
+            {
+                live.push(due);
+            }
+        }
+        batch.due = live;
         Ok(batch)
     }
 

@@ -99,7 +99,13 @@ pub(crate) fn emit(
                          not queued: redeliver it once the receivers catch up",
                         outbox_len
                     );
-                    tracing::warn!(%repo, trigger = %trigger.id, tag = %event.tag, "{why}");
+                    if overflow_warning_due(at_ms) {
+                        tracing::warn!(
+                            %repo, trigger = %trigger.id, tag = %event.tag,
+                            overflowed_total = overflowed,
+                            "{why} (this warning repeats at most every 10 s)"
+                        );
+                    }
                     (DeliveryStatus::Overflow, Some(why))
                 }
                 Ok(()) => {
@@ -155,6 +161,22 @@ pub(crate) fn emit(
         write_counter(ctx, schema::TRIGGER_OVERFLOWED_KEY, overflowed);
     }
     Ok(queued)
+}
+
+/// Whether an OVERFLOW warning may be logged now: at most one per 10 s, so a full outbox under
+/// load (thousands of events a second) does not flood the log. Every overflow is still a
+/// record and counted (`trigger-overflowed`, in the admin statistics).
+fn overflow_warning_due(now_ms: u64) -> bool {
+    use std::sync::atomic::AtomicU64;
+    const OVERFLOW_WARNING_EVERY_MS: u64 = 10_000;
+    // Process-wide and touched only by the writer thread (emit runs in writer jobs).
+    static LAST_MS: AtomicU64 = AtomicU64::new(0);
+    let last = LAST_MS.load(Ordering::Relaxed);
+    if last != 0 && now_ms.saturating_sub(last) < OVERFLOW_WARNING_EVERY_MS {
+        return false;
+    }
+    LAST_MS.store(now_ms.max(1), Ordering::Relaxed);
+    true
 }
 
 /// Writes a new record and its retention-index row.
