@@ -349,10 +349,13 @@ fn delete_some_rows(
     if removed == 0 {
         // Tags and referrers go with their manifests; anything left over is removed here, a
         // page per job like the rest.
+        // Webhook triggers and their records are keyed by repository too.
         for cf in [
             schema::CF_TAGS,
             schema::CF_REFERRERS,
             schema::CF_TAG_TARGETS,
+            schema::CF_TRIGGERS,
+            schema::CF_TRIGGER_RECORDS,
         ] {
             for (suffix, _) in ctx.scan_prefix(cf, &prefix, None, max - removed)? {
                 let mut key = prefix.clone();
@@ -364,7 +367,6 @@ fn delete_some_rows(
                 return Ok(removed);
             }
         }
-        removed += crate::triggers::delete_repo_rows(ctx, repo, max - removed)?;
     }
     if removed == 0 && ctx.contains(schema::CF_REPOS, repo.as_str().as_bytes())? {
         ctx.delete(schema::CF_REPOS, repo.as_str().as_bytes());

@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::schema::{self};
-use crate::meta::{decode_json, Meta, MetaError, WriteCtx};
+use crate::meta::{decode_json, Meta, MetaError};
 use crate::oci::{Digest, RepoName};
 use crate::Clock;
 
@@ -897,28 +897,6 @@ fn repo_triggers(
     rows.iter()
         .map(|(suffix, value)| decode_json(suffix, value).map_err(TriggerError::from))
         .collect()
-}
-
-/// Deletes every trigger row and record of `repo`, at most `max` rows; for repository deletion.
-pub(crate) fn delete_repo_rows(
-    ctx: &mut WriteCtx<'_>,
-    repo: &RepoName,
-    max: usize,
-) -> Result<usize, MetaError> {
-    let prefix = schema::repo_prefix(repo);
-    let mut removed = 0;
-    for cf in [schema::CF_TRIGGERS, schema::CF_TRIGGER_RECORDS] {
-        for (suffix, _) in ctx.scan_prefix(cf, &prefix, None, max - removed)? {
-            let mut key = prefix.clone();
-            key.extend_from_slice(&suffix);
-            ctx.delete(cf, &key);
-            removed += 1;
-        }
-        if removed == max {
-            break;
-        }
-    }
-    Ok(removed)
 }
 
 fn validate(spec: &TriggerSpec) -> Result<(), TriggerError> {
