@@ -343,12 +343,17 @@ fn verify_files(d: &Daemon) {
     }
 }
 
-#[test]
-fn acknowledged_pushes_survive_sigkill_at_random_moments() {
-    let seed: u64 = std::env::var("BERTH_CRASH_SEED")
+/// `BERTH_CRASH_SEED` when set (a replay), else a fresh random seed; tests print it.
+fn crash_seed() -> u64 {
+    std::env::var("BERTH_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::thread_rng().gen());
+        .unwrap_or_else(|| rand::thread_rng().gen())
+}
+
+#[test]
+fn acknowledged_pushes_survive_sigkill_at_random_moments() {
+    let seed = crash_seed();
     let cycles: usize = std::env::var("BERTH_CRASH_CYCLES")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -596,10 +601,7 @@ fn pushes_never_lose_blobs_to_a_concurrent_gc() {
 #[test]
 fn acknowledged_tag_pushes_are_delivered_after_sigkills() {
     use support::receiver::{Answer, Receiver};
-    let seed: u64 = std::env::var("BERTH_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| rand::thread_rng().gen());
+    let seed = crash_seed();
     println!("webhook crash test: seed {seed} (BERTH_CRASH_SEED={seed} replays)");
     let mut rng = StdRng::seed_from_u64(seed);
     let mut d = Daemon::start_open_with_config(

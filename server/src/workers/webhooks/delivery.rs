@@ -113,6 +113,8 @@ pub fn start(engine: Engine, config: Arc<Config>) -> anyhow::Result<DeliveryShar
     }
 }
 
+/// The shard's handles; an attempt runs on a clone of them.
+#[derive(Clone)]
 struct Shard {
     triggers: Triggers,
     clock: Arc<dyn berth_engine::Clock>,
@@ -258,35 +260,19 @@ impl Shard {
             *busy += 1;
             state.in_flight.insert(due.key().to_vec());
         }
-        let attempt = Attempt {
-            triggers: self.triggers.clone(),
-            clock: self.clock.clone(),
-            client: self.client.clone(),
-            settings: self.settings.clone(),
-            region: self.region.clone(),
-            state: self.state.clone(),
-        };
+        let shard = self.clone();
         let done = done.clone();
         glommio::spawn_local(async move {
-            attempt.run(due, destination, authority).await;
+            shard.attempt(due, destination, authority).await;
             let _ = done.unbounded_send(());
         })
         .detach();
     }
 }
 
-/// What one attempt needs (clones of the shard's handles).
-struct Attempt {
-    triggers: Triggers,
-    clock: Arc<dyn berth_engine::Clock>,
-    client: Rc<Client>,
-    settings: WebhooksConfig,
-    region: String,
-    state: Rc<RefCell<State>>,
-}
-
-impl Attempt {
-    async fn run(
+impl Shard {
+    /// One attempt of `due`, recorded; frees its slot when done.
+    async fn attempt(
         self,
         due: Due,
         destination: Result<Destination, super::destination::DestinationError>,
