@@ -169,6 +169,7 @@ impl Engine {
         let emitter = Emitter {
             options: options.triggers,
             regexes: Default::default(),
+            triggers: Default::default(),
             signal,
         };
         let registry = Registry::new(

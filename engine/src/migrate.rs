@@ -51,6 +51,11 @@ const STEPS: &[Step] = &[
         what: "webhook trigger families created",
         run: trigger_families,
     },
+    Step {
+        to: 4,
+        what: "webhook records as trigger events",
+        run: crate::triggers::upgrade_v3_rows,
+    },
 ];
 
 /// Brings the store to [`schema::FORMAT_VERSION`], or refuses a newer one. Blocking.

@@ -38,6 +38,7 @@ fn fixture() -> Fixture {
         crate::triggers::Emitter {
             options: crate::triggers::TriggerOptions::default(),
             regexes: Default::default(),
+            triggers: Default::default(),
             signal: crate::triggers::signal().0,
         },
     );

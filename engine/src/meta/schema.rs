@@ -37,14 +37,20 @@
 //!                       format-version                          -> u32, little-endian (4 bytes)
 //! cf "audit"            <at ms, 16 hex> 0x00 <seq>              -> AuditRecord (json)
 //!
-//! webhook triggers (issue #10, v3; records defined in engine/src/triggers/):
+//! webhook triggers (issue #10, v4; records defined in engine/src/triggers/):
 //! cf "triggers"              <repo> 0x00 <trigger id>                   -> TriggerRecord (json)
+//! cf "trigger_events"        <repo> 0x00 <!base, 16 hex>           -> EventRow (json: the tag
+//!                                                                   event and one slot per
+//!                                                                   trigger; record seq =
+//!                                                                   base + slot; newest first)
 //! cf "trigger_records"       <repo> 0x00 <trigger id> 0x00 <!seq, 16 hex>
-//!                                                                -> DeliveryRecord (json;
-//!                                                                   newest first: the seq is
-//!                                                                   stored inverted)
-//! cf "trigger_outbox"        <due ms, 16 hex> 0x00 <seq, 16 hex>   -> OutboxEntry (json)
-//! cf "trigger_record_times"  <seq, 16 hex>                          -> RecordRef (json; the
+//!                                                                -> DeliveryRecord (json; only
+//!                                                                   records attempted or
+//!                                                                   redelivered: the rest are
+//!                                                                   their event's slot)
+//! cf "trigger_outbox"        <due ms, 16 hex> 0x00 <seq, 16 hex>   -> OutboxEntry (json: event
+//!                                                                   base and slots to deliver)
+//! cf "trigger_record_times"  <base, 16 hex>                         -> EventRef (json; the
 //!                                                                   retention sweep's order)
 //! cf "instance"              trigger-seq | trigger-outbox-len | trigger-overflowed
 //!                                                                -> u64, little-endian
@@ -95,8 +101,9 @@ pub const CF_TRIGGERS: &str = "triggers";
 pub const CF_TRIGGER_RECORDS: &str = "trigger_records";
 pub const CF_TRIGGER_OUTBOX: &str = "trigger_outbox";
 pub const CF_TRIGGER_RECORD_TIMES: &str = "trigger_record_times";
+pub const CF_TRIGGER_EVENTS: &str = "trigger_events";
 
-pub const COLUMN_FAMILIES: [&str; 26] = [
+pub const COLUMN_FAMILIES: [&str; 27] = [
     CF_REPOS,
     CF_TAGS,
     CF_MANIFESTS,
@@ -123,6 +130,7 @@ pub const COLUMN_FAMILIES: [&str; 26] = [
     CF_TRIGGER_RECORDS,
     CF_TRIGGER_OUTBOX,
     CF_TRIGGER_RECORD_TIMES,
+    CF_TRIGGER_EVENTS,
 ];
 
 /// The metadata format this binary writes. A store is opened only at this version: an older
@@ -136,8 +144,12 @@ pub const COLUMN_FAMILIES: [&str; 26] = [
 ///    per-owner limit) or every account (deleting a policy)
 /// 3  webhook triggers: triggers, trigger_records, trigger_outbox, trigger_record_times (new,
 ///    empty families; a binary of version 2 cannot open a store that has them)
+/// 4  trigger events: one trigger_events row per tag event holds what every trigger made of
+///    it; trigger_records keeps only records that were attempted or redelivered; outbox rows
+///    name an event and the triggers (slots) still to deliver; trigger_record_times is keyed
+///    by event
 /// ```
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// Key of the format version in `CF_INSTANCE`.
 pub const FORMAT_VERSION_KEY: &[u8] = b"format-version";
@@ -274,21 +286,50 @@ pub fn split_once(key: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&key[..at], &key[at + 1..]))
 }
 
-/// `<repo> 0x00 <trigger id> 0x00`: every delivery record of one trigger, newest first.
+/// `<repo> 0x00 <trigger id> 0x00`: the attempted records of one trigger, newest first.
 pub fn trigger_records_prefix(repo: &RepoName, trigger: &str) -> Vec<u8> {
     let mut key = repo_key(repo, trigger);
     key.push(SEP);
     key
 }
 
-/// A delivery record's key: the sequence number inverted, so a forward scan is newest first.
+/// The sequence number inverted, so that a forward scan is newest first.
+fn inverted_seq(seq: u64) -> String {
+    format!("{:016x}", u64::MAX - seq)
+}
+
+/// An attempted record's key: `<repo> 0x00 <trigger id> 0x00 <!seq>`.
 pub fn trigger_record_key(repo: &RepoName, trigger: &str, seq: u64) -> Vec<u8> {
     let mut key = trigger_records_prefix(repo, trigger);
-    key.extend_from_slice(format!("{:016x}", u64::MAX - seq).as_bytes());
+    key.extend_from_slice(inverted_seq(seq).as_bytes());
     key
 }
 
-/// An outbox row's key: due time first, so a scan from the start finds what is due.
+/// A tag event's key: `<repo> 0x00 <!base>`, newest first within the repository. The event's
+/// records have the sequence numbers `base .. base + slots`, one per trigger it concerned.
+pub fn trigger_event_key(repo: &RepoName, base: u64) -> Vec<u8> {
+    repo_key(repo, &inverted_seq(base))
+}
+
+/// The suffix (after `<repo> 0x00`) of a tag event's key.
+pub fn trigger_event_suffix(base: u64) -> Vec<u8> {
+    inverted_seq(base).into_bytes()
+}
+
+/// The base sequence number of a tag event's key suffix.
+pub fn trigger_event_base(suffix: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(suffix).ok()?;
+    (text.len() == 16)
+        .then(|| {
+            u64::from_str_radix(text, 16)
+                .ok()
+                .map(|inverted| u64::MAX - inverted)
+        })
+        .flatten()
+}
+
+/// An outbox row's key: due time first, so a scan from the start finds what is due; then the
+/// sequence number of the row's first record.
 pub fn trigger_outbox_key(due_ms: u64, seq: u64) -> Vec<u8> {
     format!("{due_ms:016x}\0{seq:016x}").into_bytes()
 }
@@ -299,7 +340,7 @@ pub fn trigger_outbox_due_ms(key: &[u8]) -> Option<u64> {
     u64::from_str_radix(std::str::from_utf8(due).ok()?, 16).ok()
 }
 
-/// A retention-index row's key: the record's sequence number, so the scan is oldest first.
+/// A retention-index row's key: the event's base sequence number, so the scan is oldest first.
 pub fn trigger_record_time_key(seq: u64) -> Vec<u8> {
     format!("{seq:016x}").into_bytes()
 }

@@ -356,12 +356,16 @@ fn delete_some_rows(
             schema::CF_TAG_TARGETS,
             schema::CF_TRIGGERS,
             schema::CF_TRIGGER_RECORDS,
+            schema::CF_TRIGGER_EVENTS,
         ] {
             for (suffix, _) in ctx.scan_prefix(cf, &prefix, None, max - removed)? {
                 let mut key = prefix.clone();
                 key.extend_from_slice(&suffix);
                 ctx.delete(cf, &key);
                 removed += 1;
+                if cf == schema::CF_TRIGGERS {
+                    crate::triggers::triggers_changed();
+                }
             }
             if removed == max {
                 return Ok(removed);

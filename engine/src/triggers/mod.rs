@@ -3,31 +3,41 @@
 //!
 //! ```text
 //!  management API ──▶ Triggers::create/update/delete/list   (cf triggers)
-//!  tag push/delete ─▶ registry writer job ─▶ outbox::emit   (cf trigger_records, trigger_outbox,
+//!  tag push/delete ─▶ registry writer job ─▶ outbox::emit   (cf trigger_events, trigger_outbox,
 //!                                                            trigger_record_times, counters)
 //!  delivery shard ──▶ Triggers::due (durability barrier) ─▶ POST ─▶ Triggers::complete
 //!                       DELIVERED | RETRYING (new outbox row, later) | FAILED (last attempt)
 //!  maintenance ────▶ Triggers::expire_records (finished records older than the retention)
 //! ```
 //!
+//! A record is one trigger's view of one tag event. Until it is first attempted it is a slot of
+//! its event's row (`cf trigger_events`: the event's facts once, and per trigger the status the
+//! filter gave it), so a push costs the same few rows however many triggers the repository
+//! has; an attempt or a redelivery writes the record in full to `cf trigger_records`, which
+//! from then on is what the record is.
+//!
 //! Invariants:
 //! - A record is `PENDING` or `RETRYING` exactly while one outbox row names it; both change
 //!   in one writer job, so a crash leaves either the old pair or the new one. After a restart
 //!   the outbox is delivered again (at least once; the event id is the same, receivers
 //!   de-duplicate on it), so no record stays `PENDING` forever.
-//! - The outbox holds at most `outbox_events_max` rows; what does not fit is recorded
+//! - The outbox names at most `outbox_events_max` deliveries; what does not fit is recorded
 //!   `OVERFLOW`, counted and logged — never dropped silently — and the push still succeeds.
-//! - Records are kept until a retention sweep removes finished ones; a deleted trigger's
-//!   records go with it, and outbox rows of a deleted trigger are dropped when reached.
+//! - Records are kept until a retention sweep removes events whose records are all finished;
+//!   a deleted trigger's attempted records go with it (its slots stay in their events, unread,
+//!   until the sweep), and its deliveries still in the outbox are dropped when reached.
 //!
 //! Must not: deliver anything or know about HTTP (URLs are opaque text here; the server checks
 //! them before they are stored and again before each delivery).
 
+mod cache;
 mod filter;
 mod outbox;
 
+pub(crate) use cache::{triggers_changed, TriggerCache};
 pub use filter::{TriggerFilter, FILTER_EXPRESSION_CHARS_MAX, FILTER_TAGS_MAX};
 pub use outbox::OutboxWakeups;
+
 pub(crate) use outbox::{emit, signal, Emitter, TagEvent};
 
 use std::sync::{Arc, Mutex};
@@ -35,7 +45,7 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 
 use crate::meta::schema::{self};
-use crate::meta::{decode_json, Meta, MetaError};
+use crate::meta::{decode_json, Meta, MetaError, WriteCtx};
 use crate::oci::{Digest, RepoName};
 use crate::Clock;
 
@@ -74,6 +84,12 @@ pub const RESPONSE_HEAD_BYTES_MAX: usize = 2048;
 const REQUEST_BODY_BYTES_MAX: usize = 16 << 10;
 /// Rows removed per writer job when a trigger is deleted or records expire.
 const ROWS_PER_JOB: usize = 512;
+/// Events one page of [`Triggers::records`] reads at most.
+pub const RECORD_SCAN_EVENTS_MAX: usize = 5000;
+/// Event rows read per scan while listing records.
+const EVENT_PAGE_ROWS: usize = 256;
+/// How long before a trigger's creation an event may have happened and still concern it.
+const TRIGGER_CREATION_MARGIN_MS: u64 = 60_000;
 
 /// What a trigger is notified of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,19 +234,94 @@ pub struct DeliveryRecord {
     pub finished_at_ms: Option<u64>,
 }
 
-/// An outbox row's value: which record to deliver.
+/// A tag event as the triggers of its repository saw it: cf `trigger_events`, key
+/// `<repo> 0x00 <!base>`. Slot `i` is the record of sequence number `base + i`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct OutboxEntry {
-    pub repo: RepoName,
-    pub trigger_id: String,
-    pub seq: u64,
+pub(crate) struct EventRow {
+    pub kind: EventKind,
+    pub tag: String,
+    pub digest: Digest,
+    pub at_ms: u64,
+    pub repo_created_at_ms: u64,
+    pub repo_public: bool,
+    /// Attempts each delivery gets (the setting when the event happened).
+    pub attempts_max: u32,
+    pub slots: Vec<EventSlot>,
 }
 
-/// A retention-index row's value: where the record of a sequence number is.
+/// One trigger's part of an event, as the push left it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct RecordRef {
+pub(crate) struct EventSlot {
+    pub trigger: String,
+    /// `UNTRIGGERED`, `PENDING` or `OVERFLOW`.
+    pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl EventRow {
+    /// The record of slot `slot`, as it is until its first attempt.
+    fn record(&self, repo: &RepoName, base: u64, slot: usize) -> Option<DeliveryRecord> {
+        let part = self.slots.get(slot)?;
+        let seq = base + slot as u64;
+        Some(DeliveryRecord {
+            id: event_id(seq),
+            seq,
+            trigger_id: part.trigger.clone(),
+            repo: repo.clone(),
+            event: self.kind,
+            tag: self.tag.clone(),
+            digest: self.digest.clone(),
+            at_ms: self.at_ms,
+            repo_created_at_ms: self.repo_created_at_ms,
+            repo_public: self.repo_public,
+            status: part.status,
+            reason: part.reason.clone(),
+            attempts: 0,
+            attempts_max: self.attempts_max,
+            http_status: None,
+            last_error: None,
+            latency_ms: None,
+            request_body: None,
+            response_head: None,
+            next_attempt_at_ms: (part.status == DeliveryStatus::Pending).then_some(self.at_ms),
+            last_attempt_at_ms: None,
+            finished_at_ms: part.status.is_final().then_some(self.at_ms),
+        })
+    }
+}
+
+/// An outbox row's value: what to deliver. A push's row names the event and every slot it
+/// queued; a retry or a redelivery gets a row of its own naming one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum OutboxEntry {
+    Event {
+        repo: RepoName,
+        base: u64,
+        slots: Vec<u32>,
+    },
+    Record {
+        repo: RepoName,
+        trigger: String,
+        seq: u64,
+    },
+}
+
+impl OutboxEntry {
+    /// How many deliveries the row names (what the outbox length counter counts).
+    fn deliveries(&self) -> u64 {
+        match self {
+            OutboxEntry::Event { slots, .. } => slots.len() as u64,
+            OutboxEntry::Record { .. } => 1,
+        }
+    }
+}
+
+/// A retention-index row's value: where the event of a base sequence number is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct EventRef {
     pub repo: RepoName,
-    pub trigger_id: String,
     pub at_ms: u64,
 }
 
@@ -281,14 +372,16 @@ pub struct RecordPage {
 #[derive(Debug, Clone)]
 pub struct Due {
     outbox_key: Vec<u8>,
+    /// The outbox row's key and the record's sequence number.
+    key: Vec<u8>,
     pub trigger: TriggerRecord,
     pub record: DeliveryRecord,
 }
 
 impl Due {
-    /// Identifies the outbox row (for the delivery shard's set of deliveries in flight).
+    /// Identifies the delivery (for the delivery shard's set of deliveries in flight).
     pub fn key(&self) -> &[u8] {
-        &self.outbox_key
+        &self.key
     }
 }
 
@@ -422,6 +515,7 @@ impl Triggers {
                     &schema::repo_key(repo, &job_record.id),
                     &job_record,
                 );
+                triggers_changed();
                 Ok(())
             })
             .await?;
@@ -488,6 +582,7 @@ impl Triggers {
                 }
                 record.updated_at_ms = now;
                 ctx.put_json(schema::CF_TRIGGERS, &key, &record);
+                triggers_changed();
                 Ok(record)
             })
             .await
@@ -508,9 +603,12 @@ impl Triggers {
                     });
                 }
                 ctx.delete(schema::CF_TRIGGERS, &key);
+                triggers_changed();
                 Ok(())
             })
             .await?;
+        // Its slots in event rows stay until the retention sweep: nothing reads them without
+        // the trigger.
         let prefix = schema::trigger_records_prefix(repo, id);
         loop {
             let job_prefix = prefix.clone();
@@ -540,7 +638,9 @@ impl Triggers {
     // ----- records ---------------------------------------------------------------------------
 
     /// Records of a trigger, newest first, at most `n` (capped at [`RECORD_PAGE_MAX`]), after
-    /// the record `after` (an event id) when given.
+    /// the record `after` (an event id) when given. A page reads at most
+    /// [`RECORD_SCAN_EVENTS_MAX`] events of the repository; when that ends it early (a trigger
+    /// that few events concern), it is short and `next` continues the scan.
     pub fn records(
         &self,
         repo: &RepoName,
@@ -548,33 +648,73 @@ impl Triggers {
         n: usize,
         after: Option<&str>,
     ) -> Result<RecordPage, TriggerError> {
-        self.get(repo, id)?;
+        let trigger = self.get(repo, id)?;
         let n = n.clamp(1, RECORD_PAGE_MAX);
-        let prefix = schema::trigger_records_prefix(repo, id);
-        let after_suffix = match after {
+        let prefix = schema::repo_prefix(repo);
+        let cursor = match after {
             None => None,
-            Some(after) => {
-                let seq = event_seq(after).ok_or_else(|| TriggerError::TriggerInvalid {
+            Some(after) => Some(
+                event_seq(after).ok_or_else(|| TriggerError::TriggerInvalid {
                     field: "after",
                     reason: format!("{after:?} is not an event id"),
-                })?;
-                let key = schema::trigger_record_key(repo, id, seq);
-                Some(key[prefix.len()..].to_vec())
-            }
+                })?,
+            ),
         };
-        let rows = self.meta.scan_prefix(
-            schema::CF_TRIGGER_RECORDS,
-            &prefix,
-            after_suffix.as_deref(),
-            n + 1,
-        )?;
-        let mut records = Vec::with_capacity(rows.len().min(n));
-        for (suffix, value) in rows.iter().take(n) {
-            records.push(decode_json::<DeliveryRecord>(suffix, value)?);
+        let mut scan_after = cursor.map(schema::trigger_event_suffix);
+        let mut records = Vec::new();
+        let mut scanned = 0;
+        // Events written before the trigger existed cannot concern it; the margin covers a
+        // push whose time was read before the trigger was created and written after.
+        let oldest_ms = trigger
+            .created_at_ms
+            .saturating_sub(TRIGGER_CREATION_MARGIN_MS);
+        'scan: loop {
+            let rows = self.meta.scan_prefix(
+                schema::CF_TRIGGER_EVENTS,
+                &prefix,
+                scan_after.as_deref(),
+                EVENT_PAGE_ROWS,
+            )?;
+            for (suffix, value) in &rows {
+                scanned += 1;
+                let base = event_base(&prefix, suffix)?;
+                let event: EventRow = decode_json(suffix, value)?;
+                if event.at_ms < oldest_ms {
+                    break 'scan;
+                }
+                // The cursor's own event (its base is at or below the cursor) was listed.
+                if cursor.is_some_and(|c| base + event.slots.len() as u64 > c) {
+                    continue;
+                }
+                if let Some(slot) = event.slots.iter().position(|s| s.trigger == id) {
+                    let seq = base + slot as u64;
+                    let attempted: Option<DeliveryRecord> = self.meta.get_json(
+                        schema::CF_TRIGGER_RECORDS,
+                        &schema::trigger_record_key(repo, id, seq),
+                    )?;
+                    if let Some(record) = attempted.or_else(|| event.record(repo, base, slot)) {
+                        records.push(record);
+                    }
+                    if records.len() > n {
+                        break 'scan;
+                    }
+                }
+                if scanned >= RECORD_SCAN_EVENTS_MAX {
+                    // Short page: continue after this event.
+                    let next = (records.len() <= n).then(|| event_id(base));
+                    records.truncate(n);
+                    return Ok(RecordPage { records, next });
+                }
+            }
+            if rows.len() < EVENT_PAGE_ROWS {
+                break;
+            }
+            scan_after = rows.last().map(|(suffix, _)| suffix.clone());
         }
-        let next = (rows.len() > n)
-            .then(|| records.last().map(|r| r.id.clone()))
+        let next = (records.len() > n)
+            .then(|| records.get(n - 1).map(|r| r.id.clone()))
             .flatten();
+        records.truncate(n);
         Ok(RecordPage { records, next })
     }
 
@@ -590,12 +730,7 @@ impl Triggers {
             id: event.to_owned(),
         };
         let seq = event_seq(event).ok_or_else(unknown)?;
-        self.meta
-            .get_json(
-                schema::CF_TRIGGER_RECORDS,
-                &schema::trigger_record_key(repo, id, seq),
-            )?
-            .ok_or_else(unknown)
+        read_record(&self.meta, repo, id, seq)?.ok_or_else(unknown)
     }
 
     /// Queues a finished record again with a fresh budget of attempts (same event id).
@@ -611,16 +746,16 @@ impl Triggers {
             self.emitter.options.attempts_max,
         );
         let now = self.clock.now_ms();
-        let key = schema::trigger_record_key(repo, id, record.seq);
+        let (repo, id) = (repo.clone(), id.to_owned());
         let updated = self
             .meta
             .write(move |ctx| -> Result<DeliveryRecord, TriggerError> {
-                let mut record: DeliveryRecord = ctx
-                    .get_json(schema::CF_TRIGGER_RECORDS, &key)?
-                    .ok_or_else(|| TriggerError::RecordUnknown {
-                        trigger: record.trigger_id.clone(),
+                let mut record = read_record(ctx, &repo, &id, record.seq)?.ok_or_else(|| {
+                    TriggerError::RecordUnknown {
+                        trigger: id.clone(),
                         id: record.id.clone(),
-                    })?;
+                    }
+                })?;
                 if !matches!(
                     record.status,
                     DeliveryStatus::Failed | DeliveryStatus::Overflow | DeliveryStatus::Delivered
@@ -639,16 +774,12 @@ impl Triggers {
                 record.attempts_max = record.attempts + attempts_max;
                 record.next_attempt_at_ms = Some(now);
                 record.finished_at_ms = None;
-                ctx.put_json(schema::CF_TRIGGER_RECORDS, &key, &record);
                 ctx.put_json(
-                    schema::CF_TRIGGER_OUTBOX,
-                    &schema::trigger_outbox_key(now, record.seq),
-                    &OutboxEntry {
-                        repo: record.repo.clone(),
-                        trigger_id: record.trigger_id.clone(),
-                        seq: record.seq,
-                    },
+                    schema::CF_TRIGGER_RECORDS,
+                    &schema::trigger_record_key(&repo, &id, record.seq),
+                    &record,
                 );
+                queue_record(ctx, &record, now)?;
                 outbox::write_counter(ctx, schema::TRIGGER_OUTBOX_LEN_KEY, len + 1);
                 Ok(record)
             })
@@ -659,22 +790,26 @@ impl Triggers {
 
     // ----- the delivery shard -----------------------------------------------------------------
 
-    /// Up to `limit` outbox rows due at `now_ms`, oldest first, each with its trigger and
+    /// Up to `limit` deliveries due at `now_ms`, oldest first, each with its trigger and
     /// record. Only durable rows are returned: the rows are read from a snapshot taken before a
     /// write barrier (an empty writer job) completed, and a job's completion means everything
     /// applied before it is in the synced WAL; each is then checked to still be in the store.
-    /// Rows whose trigger or record is gone are removed here.
+    /// Deliveries whose trigger or record is gone are removed from the outbox here.
     pub async fn due(&self, now_ms: u64, limit: usize) -> Result<DueBatch, TriggerError> {
         let snapshot = self.meta.snapshot();
         self.meta
             .write(|_| -> Result<(), TriggerError> { Ok(()) })
             .await?;
         let rows = snapshot.scan_prefix(schema::CF_TRIGGER_OUTBOX, b"", None, limit)?;
+        drop(snapshot);
         let mut batch = DueBatch::default();
-        let mut dangling = Vec::new();
+        let mut dangling: Vec<(Vec<u8>, Option<u64>)> = Vec::new();
         for (key, value) in rows {
+            if batch.due.len() >= limit {
+                break;
+            }
             let Some(due_ms) = schema::trigger_outbox_due_ms(&key) else {
-                dangling.push(key);
+                dangling.push((key, None));
                 continue;
             };
             if due_ms > now_ms {
@@ -682,33 +817,51 @@ impl Triggers {
                 break;
             }
             let entry: OutboxEntry = decode_json(&key, &value)?;
-            let trigger: Option<TriggerRecord> = self.meta.get_json(
-                schema::CF_TRIGGERS,
-                &schema::repo_key(&entry.repo, &entry.trigger_id),
-            )?;
-            let record: Option<DeliveryRecord> = self.meta.get_json(
-                schema::CF_TRIGGER_RECORDS,
-                &schema::trigger_record_key(&entry.repo, &entry.trigger_id, entry.seq),
-            )?;
-            match (trigger, record) {
-                (Some(trigger), Some(record)) if !record.status.is_final() => batch.due.push(Due {
-                    outbox_key: key,
-                    trigger,
-                    record,
-                }),
-                _ => dangling.push(key),
+            for (repo, trigger_id, seq) in self.named_deliveries(&entry)? {
+                let trigger: Option<TriggerRecord> = match &trigger_id {
+                    Some(trigger_id) => self
+                        .meta
+                        .get_json(schema::CF_TRIGGERS, &schema::repo_key(&repo, trigger_id))?,
+                    None => None,
+                };
+                let record = match (&trigger, &trigger_id) {
+                    (Some(_), Some(trigger_id)) => read_record(&self.meta, &repo, trigger_id, seq)?,
+                    _ => None,
+                };
+                match (trigger, record) {
+                    (Some(trigger), Some(record)) if !record.status.is_final() => {
+                        let mut delivery_key = key.clone();
+                        delivery_key.extend_from_slice(&seq.to_be_bytes());
+                        batch.due.push(Due {
+                            outbox_key: key.clone(),
+                            key: delivery_key,
+                            trigger,
+                            record,
+                        });
+                    }
+                    _ => dangling.push((key.clone(), Some(seq))),
+                }
             }
         }
-        drop(snapshot);
         if !dangling.is_empty() {
             self.meta
                 .write(move |ctx| -> Result<(), TriggerError> {
                     let mut len = outbox::read_counter(ctx, schema::TRIGGER_OUTBOX_LEN_KEY)?;
-                    for key in dangling {
-                        if ctx.contains(schema::CF_TRIGGER_OUTBOX, &key)? {
-                            ctx.delete(schema::CF_TRIGGER_OUTBOX, &key);
-                            len = len.saturating_sub(1);
+                    let mut by_row: std::collections::BTreeMap<Vec<u8>, Option<Vec<u64>>> =
+                        Default::default();
+                    for (key, seq) in dangling {
+                        match (by_row.entry(key).or_insert_with(|| Some(Vec::new())), seq) {
+                            (Some(seqs), Some(seq)) => seqs.push(seq),
+                            (whole, None) => *whole = None,
+                            (None, Some(_)) => {}
                         }
+                    }
+                    for (key, seqs) in by_row {
+                        let removed = match seqs {
+                            Some(seqs) => unqueue_all(ctx, &key, &seqs)?,
+                            None => remove_row(ctx, &key)?,
+                        };
+                        len = len.saturating_sub(removed);
                     }
                     outbox::write_counter(ctx, schema::TRIGGER_OUTBOX_LEN_KEY, len);
                     Ok(())
@@ -716,15 +869,12 @@ impl Triggers {
                 .await?;
         }
         // The snapshot predates the barrier: an attempt that finished meanwhile has removed
-        // its row from the store but not from the snapshot, and must not be sent twice. The
-        // live check comes after the last await, so no attempt can finish between it and the
-        // caller starting the ones returned (the caller's executor is single-threaded).
+        // its delivery from the store but not from the snapshot, and must not be sent twice.
+        // The live check comes after the last await, so no attempt can finish between it and
+        // the caller starting the ones returned (the caller's executor is single-threaded).
         let mut live = Vec::with_capacity(batch.due.len());
         for due in batch.due {
-            if self
-                .meta
-                .contains(schema::CF_TRIGGER_OUTBOX, &due.outbox_key)?
-            {
+            if outbox_names(&self.meta, &due.outbox_key, due.record.seq)? {
                 live.push(due);
             }
         }
@@ -732,27 +882,56 @@ impl Triggers {
         Ok(batch)
     }
 
+    /// The (repository, trigger, sequence number) of every delivery an outbox row names; the
+    /// trigger is None when the row's event is gone.
+    fn named_deliveries(
+        &self,
+        entry: &OutboxEntry,
+    ) -> Result<Vec<(RepoName, Option<String>, u64)>, TriggerError> {
+        match entry {
+            OutboxEntry::Record { repo, trigger, seq } => {
+                Ok(vec![(repo.clone(), Some(trigger.clone()), *seq)])
+            }
+            OutboxEntry::Event { repo, base, slots } => {
+                let event: Option<EventRow> = self.meta.get_json(
+                    schema::CF_TRIGGER_EVENTS,
+                    &schema::trigger_event_key(repo, *base),
+                )?;
+                Ok(slots
+                    .iter()
+                    .map(|slot| {
+                        let trigger = event
+                            .as_ref()
+                            .and_then(|e| e.slots.get(*slot as usize))
+                            .map(|s| s.trigger.clone());
+                        (repo.clone(), trigger, base + u64::from(*slot))
+                    })
+                    .collect())
+            }
+        }
+    }
+
     /// Records an attempt of `due`: DELIVERED, RETRYING (a new outbox row at
     /// `outcome.retry_at_ms`) or FAILED. Returns the record as it now is, or None when the
-    /// row was no longer there (its trigger was deleted meanwhile).
+    /// delivery was no longer queued (its trigger was deleted meanwhile).
     pub async fn complete(
         &self,
         due: &Due,
         outcome: AttemptOutcome,
     ) -> Result<Option<DeliveryRecord>, TriggerError> {
         let outbox_key = due.outbox_key.clone();
-        let record_key =
-            schema::trigger_record_key(&due.record.repo, &due.record.trigger_id, due.record.seq);
+        let (repo, trigger, seq) = (
+            due.record.repo.clone(),
+            due.record.trigger_id.clone(),
+            due.record.seq,
+        );
         self.meta
             .write(move |ctx| -> Result<Option<DeliveryRecord>, TriggerError> {
-                if !ctx.contains(schema::CF_TRIGGER_OUTBOX, &outbox_key)? {
+                if !unqueue(ctx, &outbox_key, seq)? {
                     return Ok(None);
                 }
                 let mut len = outbox::read_counter(ctx, schema::TRIGGER_OUTBOX_LEN_KEY)?;
-                ctx.delete(schema::CF_TRIGGER_OUTBOX, &outbox_key);
-                let record: Option<DeliveryRecord> =
-                    ctx.get_json(schema::CF_TRIGGER_RECORDS, &record_key)?;
-                let Some(mut record) = record else {
+                let Some(mut record) = read_record(ctx, &repo, &trigger, seq)? else {
                     outbox::write_counter(
                         ctx,
                         schema::TRIGGER_OUTBOX_LEN_KEY,
@@ -785,18 +964,14 @@ impl Triggers {
                     outbox::write_counter(ctx, schema::TRIGGER_OUTBOX_LEN_KEY, len);
                 } else {
                     record.status = DeliveryStatus::Retrying;
-                    record.next_attempt_at_ms = Some(outcome.retry_at_ms);
-                    ctx.put_json(
-                        schema::CF_TRIGGER_OUTBOX,
-                        &schema::trigger_outbox_key(outcome.retry_at_ms, record.seq),
-                        &OutboxEntry {
-                            repo: record.repo.clone(),
-                            trigger_id: record.trigger_id.clone(),
-                            seq: record.seq,
-                        },
-                    );
+                    let due_ms = queue_record(ctx, &record, outcome.retry_at_ms)?;
+                    record.next_attempt_at_ms = Some(due_ms);
                 }
-                ctx.put_json(schema::CF_TRIGGER_RECORDS, &record_key, &record);
+                ctx.put_json(
+                    schema::CF_TRIGGER_RECORDS,
+                    &schema::trigger_record_key(&repo, &trigger, seq),
+                    &record,
+                );
                 Ok(Some(record))
             })
             .await
@@ -811,9 +986,9 @@ impl Triggers {
         })
     }
 
-    /// Removes finished records that happened before `cutoff_ms`, oldest first, in bounded
-    /// jobs. Records still waiting for delivery are kept whatever their age. Returns how many
-    /// were removed.
+    /// Removes the records of events that happened before `cutoff_ms`, oldest first, in
+    /// bounded jobs. An event with a record still waiting for delivery is kept whole, whatever
+    /// its age. Returns how many records were removed.
     pub async fn expire_records(&self, cutoff_ms: u64) -> Result<usize, TriggerError> {
         let mut removed_total = 0;
         let mut after: Option<Vec<u8>> = None;
@@ -833,31 +1008,16 @@ impl Triggers {
                         let mut last = None;
                         let full = rows.len() == ROWS_PER_JOB;
                         for (key, value) in rows {
-                            let reference: RecordRef = decode_json(&key, &value)?;
+                            let reference: EventRef = decode_json(&key, &value)?;
                             if reference.at_ms >= cutoff_ms {
                                 return Ok((removed, last, true));
                             }
-                            let seq = u64::from_str_radix(&String::from_utf8_lossy(&key), 16)
+                            let base = u64::from_str_radix(&String::from_utf8_lossy(&key), 16)
                                 .map_err(|_| MetaError::Corrupted {
                                     key: String::from_utf8_lossy(&key).into_owned(),
                                     reason: "not a sequence number".into(),
                                 })?;
-                            let record_key = schema::trigger_record_key(
-                                &reference.repo,
-                                &reference.trigger_id,
-                                seq,
-                            );
-                            let record: Option<DeliveryRecord> =
-                                ctx.get_json(schema::CF_TRIGGER_RECORDS, &record_key)?;
-                            match record {
-                                Some(record) if !record.status.is_final() => {}
-                                Some(_) => {
-                                    ctx.delete(schema::CF_TRIGGER_RECORDS, &record_key);
-                                    ctx.delete(schema::CF_TRIGGER_RECORD_TIMES, &key);
-                                    removed += 1;
-                                }
-                                None => ctx.delete(schema::CF_TRIGGER_RECORD_TIMES, &key),
-                            }
+                            removed += expire_event(ctx, &reference.repo, base, &key)?;
                             last = Some(key);
                         }
                         Ok((removed, last, !full))
@@ -882,6 +1042,254 @@ impl Triggers {
             Err(TriggerError::RepositoryUnknown { repo: repo.clone() })
         }
     }
+}
+
+/// An outbox row as format v3 wrote it: one per record.
+#[derive(Deserialize)]
+struct V3OutboxEntry {
+    repo: RepoName,
+    trigger_id: String,
+    seq: u64,
+}
+
+/// Format v3 → v4 (`engine/src/migrate.rs`): every v3 record (all were full rows of
+/// `cf trigger_records`) becomes an event of one slot whose base is its sequence number, and
+/// stays as the slot's attempted record; outbox rows name records in the v4 shape. The
+/// retention rows keep their keys (the base is the v3 record's seq) and values (v4 reads the
+/// repository and time, and ignores the trigger id). Idempotent; one writer job per page.
+/// Returns the rows visited.
+pub(crate) fn upgrade_v3_rows(meta: &Meta) -> Result<u64, MetaError> {
+    const PAGE_ROWS: usize = 512;
+    let mut visited = 0;
+    for cf in [schema::CF_TRIGGER_RECORDS, schema::CF_TRIGGER_OUTBOX] {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = meta.scan_prefix(cf, b"", after.as_deref(), PAGE_ROWS)?;
+            visited += page.len() as u64;
+            let mut rows = Vec::new();
+            for (key, value) in &page {
+                if cf == schema::CF_TRIGGER_RECORDS {
+                    let record: DeliveryRecord = decode_json(key, value)?;
+                    let event = EventRow {
+                        kind: record.event,
+                        tag: record.tag.clone(),
+                        digest: record.digest.clone(),
+                        at_ms: record.at_ms,
+                        repo_created_at_ms: record.repo_created_at_ms,
+                        repo_public: record.repo_public,
+                        attempts_max: record.attempts_max,
+                        slots: vec![EventSlot {
+                            trigger: record.trigger_id.clone(),
+                            status: record.status,
+                            reason: record.reason.clone(),
+                        }],
+                    };
+                    rows.push((
+                        schema::CF_TRIGGER_EVENTS,
+                        schema::trigger_event_key(&record.repo, record.seq),
+                        crate::meta::encode_json(&event),
+                    ));
+                } else if decode_json::<OutboxEntry>(key, value).is_err() {
+                    let old: V3OutboxEntry = decode_json(key, value)?;
+                    let entry = OutboxEntry::Record {
+                        repo: old.repo,
+                        trigger: old.trigger_id,
+                        seq: old.seq,
+                    };
+                    rows.push((cf, key.clone(), crate::meta::encode_json(&entry)));
+                }
+            }
+            if !rows.is_empty() {
+                meta.write_blocking(move |ctx| -> Result<(), MetaError> {
+                    for (family, key, value) in rows {
+                        ctx.put_raw(family, &key, &value);
+                    }
+                    Ok(())
+                })?;
+            }
+            if page.len() < PAGE_ROWS {
+                break;
+            }
+            after = page.last().map(|(key, _)| key.clone());
+        }
+    }
+    Ok(visited)
+}
+
+/// A record by its trigger and sequence number: its row in `cf trigger_records` once it was
+/// attempted or redelivered, else its slot of the event holding `seq`.
+fn read_record(
+    reader: &crate::meta::Reader,
+    repo: &RepoName,
+    trigger: &str,
+    seq: u64,
+) -> Result<Option<DeliveryRecord>, TriggerError> {
+    let attempted: Option<DeliveryRecord> = reader.get_json(
+        schema::CF_TRIGGER_RECORDS,
+        &schema::trigger_record_key(repo, trigger, seq),
+    )?;
+    if attempted.is_some() {
+        return Ok(attempted);
+    }
+    // Keys after `!(seq + 1)` start at `!seq`: the newest event whose base is at most `seq`.
+    let prefix = schema::repo_prefix(repo);
+    let after = seq.checked_add(1).map(schema::trigger_event_suffix);
+    let rows = reader.scan_prefix(schema::CF_TRIGGER_EVENTS, &prefix, after.as_deref(), 1)?;
+    let Some((suffix, value)) = rows.first() else {
+        return Ok(None);
+    };
+    let base = event_base(&prefix, suffix)?;
+    let event: EventRow = decode_json(suffix, value)?;
+    let Some(slot) = seq
+        .checked_sub(base)
+        .and_then(|offset| usize::try_from(offset).ok())
+    else {
+        return Ok(None);
+    };
+    match event.slots.get(slot) {
+        Some(part) if part.trigger == trigger => Ok(event.record(repo, base, slot)),
+        _ => Ok(None),
+    }
+}
+
+/// The base sequence number of an event row's key suffix.
+fn event_base(prefix: &[u8], suffix: &[u8]) -> Result<u64, MetaError> {
+    schema::trigger_event_base(suffix).ok_or_else(|| MetaError::Corrupted {
+        key: format!(
+            "{}{}",
+            String::from_utf8_lossy(prefix).replace('\0', "/"),
+            String::from_utf8_lossy(suffix)
+        ),
+        reason: "not an event key".into(),
+    })
+}
+
+/// Writes an outbox row of its own for `record`, due at `due_ms` or, if a row of the same
+/// record is already there at that time, the first free millisecond after. Returns the due
+/// time used. The caller counts the delivery.
+fn queue_record(
+    ctx: &mut WriteCtx<'_>,
+    record: &DeliveryRecord,
+    due_ms: u64,
+) -> Result<u64, TriggerError> {
+    let mut due_ms = due_ms;
+    while ctx.contains(
+        schema::CF_TRIGGER_OUTBOX,
+        &schema::trigger_outbox_key(due_ms, record.seq),
+    )? {
+        due_ms += 1;
+    }
+    ctx.put_json(
+        schema::CF_TRIGGER_OUTBOX,
+        &schema::trigger_outbox_key(due_ms, record.seq),
+        &OutboxEntry::Record {
+            repo: record.repo.clone(),
+            trigger: record.trigger_id.clone(),
+            seq: record.seq,
+        },
+    );
+    Ok(due_ms)
+}
+
+/// Whether the outbox row `key` still names the delivery of record `seq`.
+fn outbox_names(reader: &crate::meta::Reader, key: &[u8], seq: u64) -> Result<bool, TriggerError> {
+    let entry: Option<OutboxEntry> = reader.get_json(schema::CF_TRIGGER_OUTBOX, key)?;
+    Ok(match entry {
+        None => false,
+        Some(OutboxEntry::Record { seq: named, .. }) => named == seq,
+        Some(OutboxEntry::Event { base, slots, .. }) => seq
+            .checked_sub(base)
+            .is_some_and(|slot| slots.iter().any(|s| u64::from(*s) == slot)),
+    })
+}
+
+/// Takes the delivery of record `seq` off the outbox row `key`: the row goes when it named
+/// nothing else. False when the row did not name it. The caller adjusts the counter.
+fn unqueue(ctx: &mut WriteCtx<'_>, key: &[u8], seq: u64) -> Result<bool, TriggerError> {
+    Ok(unqueue_all(ctx, key, &[seq])? == 1)
+}
+
+/// Takes the deliveries of records `seqs` off the outbox row `key` (one read and one write:
+/// a job's reads do not see its own batch, so a row is changed once per job). Returns how many
+/// it named. The caller adjusts the counter.
+fn unqueue_all(ctx: &mut WriteCtx<'_>, key: &[u8], seqs: &[u64]) -> Result<u64, TriggerError> {
+    let entry: Option<OutboxEntry> = ctx.get_json(schema::CF_TRIGGER_OUTBOX, key)?;
+    match entry {
+        Some(OutboxEntry::Record { seq, .. }) if seqs.contains(&seq) => {
+            ctx.delete(schema::CF_TRIGGER_OUTBOX, key);
+            Ok(1)
+        }
+        Some(OutboxEntry::Event {
+            repo,
+            base,
+            mut slots,
+        }) => {
+            let before = slots.len();
+            slots.retain(|s| !seqs.contains(&(base + u64::from(*s))));
+            let removed = (before - slots.len()) as u64;
+            if removed == 0 {
+                return Ok(0);
+            }
+            if slots.is_empty() {
+                ctx.delete(schema::CF_TRIGGER_OUTBOX, key);
+            } else {
+                ctx.put_json(
+                    schema::CF_TRIGGER_OUTBOX,
+                    key,
+                    &OutboxEntry::Event { repo, base, slots },
+                );
+            }
+            Ok(removed)
+        }
+        _ => Ok(0),
+    }
+}
+
+/// Removes the outbox row `key` whatever it names (one whose key cannot be read). Returns
+/// the deliveries it counted for.
+fn remove_row(ctx: &mut WriteCtx<'_>, key: &[u8]) -> Result<u64, TriggerError> {
+    let Some(raw) = ctx.get_raw(schema::CF_TRIGGER_OUTBOX, key)? else {
+        return Ok(0);
+    };
+    ctx.delete(schema::CF_TRIGGER_OUTBOX, key);
+    Ok(decode_json::<OutboxEntry>(key, &raw).map_or(1, |entry| entry.deliveries()))
+}
+
+/// Removes the event `base` of `repo` with its attempted records and its retention row, unless
+/// one of its records is still waiting for delivery. Returns the records removed.
+fn expire_event(
+    ctx: &mut WriteCtx<'_>,
+    repo: &RepoName,
+    base: u64,
+    time_key: &[u8],
+) -> Result<usize, TriggerError> {
+    let event_key = schema::trigger_event_key(repo, base);
+    let Some(event) = ctx.get_json::<EventRow>(schema::CF_TRIGGER_EVENTS, &event_key)? else {
+        // The repository was deleted with its events.
+        ctx.delete(schema::CF_TRIGGER_RECORD_TIMES, time_key);
+        return Ok(0);
+    };
+    let mut attempted = Vec::new();
+    for (slot, part) in event.slots.iter().enumerate() {
+        let seq = base + slot as u64;
+        let key = schema::trigger_record_key(repo, &part.trigger, seq);
+        let status = match ctx.get_json::<DeliveryRecord>(schema::CF_TRIGGER_RECORDS, &key)? {
+            Some(record) => {
+                attempted.push(key);
+                record.status
+            }
+            None => part.status,
+        };
+        if !status.is_final() {
+            return Ok(0);
+        }
+    }
+    for key in attempted {
+        ctx.delete(schema::CF_TRIGGER_RECORDS, &key);
+    }
+    ctx.delete(schema::CF_TRIGGER_EVENTS, &event_key);
+    ctx.delete(schema::CF_TRIGGER_RECORD_TIMES, time_key);
+    Ok(event.slots.len())
 }
 
 fn repo_triggers(

@@ -1,21 +1,27 @@
-//! The transactional outbox: a tag write's events become delivery records (and, for triggers
-//! they fire, outbox rows) in the same metadata writer job — the same RocksDB write batch — as
+//! The transactional outbox: a tag write's events become event rows (and, when they fire
+//! triggers, outbox rows) in the same metadata writer job — the same RocksDB write batch — as
 //! the tag write itself.
 //!
 //! ```text
 //!  PUT manifest v1 ─▶ writer job: manifest rows, tag row,
-//!                                 for each trigger of the repository subscribed to the event:
-//!                                   filter matches ─▶ record PENDING + outbox row (due now)
-//!                                   outbox full    ─▶ record OVERFLOW (logged, counted)
-//!                                   no match       ─▶ record UNTRIGGERED, with the reason
+//!                                 one event row: for each trigger subscribed to the event a slot
+//!                                   filter matches ─▶ PENDING (named by the event's outbox row)
+//!                                   outbox full    ─▶ OVERFLOW (logged, counted)
+//!                                   no match       ─▶ UNTRIGGERED, with the reason
+//!                                 one outbox row (due now) naming the PENDING slots
 //!                     ─▶ WAL fsync ─▶ client acknowledged ─▶ OutboxSignal wakes the delivery shard
 //! ```
 //!
+//! The cost of a push to a repository with triggers is a fixed number of rows (event,
+//! retention index, outbox row, counters), however many triggers there are: a record of its
+//! own (`trigger_records`) is written only when a delivery is attempted, off the push path.
+//!
 //! Invariants: "tag written and acknowledged" implies "its records are durable", because they
-//! are one batch; every `PENDING` or `RETRYING` record has exactly one outbox row, and the
-//! outbox length counter counts the rows (both change only in writer jobs). Nothing here
-//! delivers: the delivery shard reads the outbox only through a durability barrier
-//! ([`super::Triggers::due`]), so no event of an unacknowledged write leaves the process.
+//! are one batch; every `PENDING` or `RETRYING` record is named by exactly one outbox row, and
+//! the outbox length counter counts the records outbox rows name (both change only in writer
+//! jobs). Nothing here delivers: the delivery shard reads the outbox only through a
+//! durability barrier ([`super::Triggers::due`]), so no event of an unacknowledged write
+//! leaves the process.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,11 +31,11 @@ use futures_lite::StreamExt;
 
 use super::filter::RegexCache;
 use super::{
-    event_id, DeliveryRecord, DeliveryStatus, EventKind, OutboxEntry, RecordRef, TriggerOptions,
-    TriggerRecord,
+    DeliveryStatus, EventKind, EventRef, EventRow, EventSlot, OutboxEntry, TriggerCache,
+    TriggerOptions,
 };
 use crate::meta::schema::{self, RepoRecord, Visibility};
-use crate::meta::{decode_json, MetaError, Reader, WriteCtx};
+use crate::meta::{MetaError, Reader, WriteCtx};
 use crate::oci::{Digest, RepoName};
 
 /// The most triggers of one repository a writer job reads (the configured limit is lower).
@@ -48,12 +54,13 @@ pub(crate) struct TagEvent {
 pub(crate) struct Emitter {
     pub options: TriggerOptions,
     pub regexes: RegexCache,
+    pub triggers: TriggerCache,
     pub signal: OutboxSignal,
 }
 
-/// Writes the records (and outbox rows) of `events` on `repo` into the job's batch. Returns
-/// how many deliveries were queued; the caller notifies [`OutboxSignal`] once its write is
-/// durable. One call per job: the counters are read once and written once.
+/// Writes the event rows (and outbox rows) of `events` on `repo` into the job's batch.
+/// Returns how many deliveries were queued; the caller notifies [`OutboxSignal`] once its
+/// write is durable. One call per job: the counters are read once and written once.
 pub(crate) fn emit(
     ctx: &mut WriteCtx<'_>,
     emitter: &Emitter,
@@ -64,18 +71,9 @@ pub(crate) fn emit(
     if events.is_empty() {
         return Ok(0);
     }
-    let rows = ctx.scan_prefix(
-        schema::CF_TRIGGERS,
-        &schema::repo_prefix(repo),
-        None,
-        TRIGGERS_PER_REPO_SCAN_MAX,
-    )?;
-    if rows.is_empty() {
+    let triggers = emitter.triggers.of(ctx, repo)?;
+    if triggers.is_empty() {
         return Ok(0);
-    }
-    let mut triggers = Vec::with_capacity(rows.len());
-    for (suffix, value) in &rows {
-        triggers.push(decode_json::<TriggerRecord>(suffix, value)?);
     }
     let repo_record: Option<RepoRecord> =
         ctx.get_json(schema::CF_REPOS, repo.as_str().as_bytes())?;
@@ -88,8 +86,10 @@ pub(crate) fn emit(
     let (seq_before, overflowed_before) = (seq, overflowed);
     let mut queued = 0;
     for event in events {
+        let base = seq + 1;
+        let mut slots = Vec::new();
+        let mut pending = Vec::new();
         for trigger in triggers.iter().filter(|t| t.events.contains(&event.kind)) {
-            seq += 1;
             let (status, reason) = match trigger.filter.check(&event.tag, &emitter.regexes) {
                 Err(why) => (DeliveryStatus::Untriggered, Some(why)),
                 Ok(()) if outbox_len >= emitter.options.outbox_events_max => {
@@ -111,45 +111,54 @@ pub(crate) fn emit(
                 Ok(()) => {
                     outbox_len += 1;
                     queued += 1;
-                    let entry = OutboxEntry {
-                        repo: repo.clone(),
-                        trigger_id: trigger.id.clone(),
-                        seq,
-                    };
-                    ctx.put_json(
-                        schema::CF_TRIGGER_OUTBOX,
-                        &schema::trigger_outbox_key(at_ms, seq),
-                        &entry,
-                    );
+                    pending.push(slot_index(slots.len()));
                     (DeliveryStatus::Pending, None)
                 }
             };
-            let record = DeliveryRecord {
-                id: event_id(seq),
-                seq,
-                trigger_id: trigger.id.clone(),
-                repo: repo.clone(),
-                event: event.kind,
-                tag: event.tag.clone(),
-                digest: event.digest.clone(),
-                at_ms,
-                repo_created_at_ms,
-                repo_public,
+            slots.push(EventSlot {
+                trigger: trigger.id.clone(),
                 status,
                 reason,
-                attempts: 0,
-                attempts_max: emitter.options.attempts_max,
-                http_status: None,
-                last_error: None,
-                latency_ms: None,
-                request_body: None,
-                response_head: None,
-                next_attempt_at_ms: (status == DeliveryStatus::Pending).then_some(at_ms),
-                last_attempt_at_ms: None,
-                finished_at_ms: status.is_final().then_some(at_ms),
-            };
-            put_record(ctx, &record);
+            });
         }
+        if slots.is_empty() {
+            continue;
+        }
+        seq += slots.len() as u64;
+        if !pending.is_empty() {
+            ctx.put_json(
+                schema::CF_TRIGGER_OUTBOX,
+                &schema::trigger_outbox_key(at_ms, base),
+                &OutboxEntry::Event {
+                    repo: repo.clone(),
+                    base,
+                    slots: pending,
+                },
+            );
+        }
+        let row = EventRow {
+            kind: event.kind,
+            tag: event.tag.clone(),
+            digest: event.digest.clone(),
+            at_ms,
+            repo_created_at_ms,
+            repo_public,
+            attempts_max: emitter.options.attempts_max,
+            slots,
+        };
+        ctx.put_json(
+            schema::CF_TRIGGER_EVENTS,
+            &schema::trigger_event_key(repo, base),
+            &row,
+        );
+        ctx.put_json(
+            schema::CF_TRIGGER_RECORD_TIMES,
+            &schema::trigger_record_time_key(base),
+            &EventRef {
+                repo: repo.clone(),
+                at_ms,
+            },
+        );
     }
     if seq != seq_before {
         write_counter(ctx, schema::TRIGGER_SEQ_KEY, seq);
@@ -161,6 +170,11 @@ pub(crate) fn emit(
         write_counter(ctx, schema::TRIGGER_OVERFLOWED_KEY, overflowed);
     }
     Ok(queued)
+}
+
+/// A slot's index as stored (a repository has far fewer triggers than `u32::MAX`).
+fn slot_index(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
 }
 
 /// Whether an OVERFLOW warning may be logged now: at most one per 10 s, so a full outbox under
@@ -177,24 +191,6 @@ fn overflow_warning_due(now_ms: u64) -> bool {
     }
     LAST_MS.store(now_ms.max(1), Ordering::Relaxed);
     true
-}
-
-/// Writes a new record and its retention-index row.
-pub(crate) fn put_record(ctx: &mut WriteCtx<'_>, record: &DeliveryRecord) {
-    ctx.put_json(
-        schema::CF_TRIGGER_RECORDS,
-        &schema::trigger_record_key(&record.repo, &record.trigger_id, record.seq),
-        record,
-    );
-    ctx.put_json(
-        schema::CF_TRIGGER_RECORD_TIMES,
-        &schema::trigger_record_time_key(record.seq),
-        &RecordRef {
-            repo: record.repo.clone(),
-            trigger_id: record.trigger_id.clone(),
-            at_ms: record.at_ms,
-        },
-    );
 }
 
 /// A u64 counter of `CF_INSTANCE`; 0 when absent.

@@ -14,7 +14,7 @@ use crate::{Engine, EngineOptions};
 
 struct Fixture {
     _dir: tempfile::TempDir,
-    engine: Engine,
+    engine: Option<Engine>,
     clock: ManualClock,
     repo: RepoName,
 }
@@ -44,7 +44,7 @@ fn fixture_with(options: TriggerOptions) -> Fixture {
     .expect("repository");
     Fixture {
         _dir: dir,
-        engine,
+        engine: Some(engine),
         clock,
         repo,
     }
@@ -68,13 +68,34 @@ impl Drop for Fixture {
     /// Closed, not just dropped: RocksDB's background threads must stop before the test
     /// process exits.
     fn drop(&mut self) {
-        self.engine.registry().meta().shut_down();
+        if let Some(engine) = &self.engine {
+            engine.registry().meta().shut_down();
+        }
     }
 }
 
 impl Fixture {
+    /// Closes the engine, waiting for the store to be closed.
+    fn close(&mut self) {
+        if let Some(engine) = self.engine.take() {
+            engine.close(Duration::from_secs(30)).expect("close");
+        }
+    }
+
+    fn engine(&self) -> &Engine {
+        self.engine.as_ref().expect("the fixture's engine is open")
+    }
+
+    /// Closes the engine and opens the data directory again (migrating it if it is older).
+    fn reopen(&mut self) {
+        self.close();
+        let mut options = EngineOptions::new(self._dir.path());
+        options.clock = Arc::new(self.clock.clone());
+        self.engine = Some(Engine::open(options).expect("reopen"));
+    }
+
     fn triggers(&self) -> &Triggers {
-        self.engine.triggers()
+        self.engine().triggers()
     }
 
     fn add(&self, name: &str, filter: TriggerFilter, events: &[EventKind]) -> TriggerRecord {
@@ -94,7 +115,7 @@ impl Fixture {
             config_digest.clone(),
             content.len() as u64,
         );
-        self.engine
+        self.engine()
             .registry()
             .meta()
             .write_blocking(move |ctx| {
@@ -114,7 +135,7 @@ impl Fixture {
         } else {
             Reference::parse(reference).expect("reference")
         };
-        block_on(self.engine.registry().put_manifest(
+        block_on(self.engine().registry().put_manifest(
             &self.repo,
             &reference,
             Some("application/vnd.oci.image.manifest.v1+json"),
@@ -160,14 +181,22 @@ impl Fixture {
         .expect("complete")
     }
 
-    /// The outbox counter equals the outbox's rows, and each waiting record has one row.
+    /// The outbox counter equals the deliveries the outbox's rows name.
     fn check_outbox(&self) {
-        let meta = self.engine.registry().meta();
+        let meta = self.engine().registry().meta();
         let rows = meta
             .scan_prefix(schema::CF_TRIGGER_OUTBOX, b"", None, usize::MAX)
             .expect("scan");
+        let named: u64 = rows
+            .iter()
+            .map(|(key, value)| {
+                decode_json::<OutboxEntry>(key, value)
+                    .expect("outbox row")
+                    .deliveries()
+            })
+            .sum();
         let stats = self.triggers().outbox_stats().expect("stats");
-        assert_eq!(stats.waiting, rows.len() as u64, "outbox counter drifted");
+        assert_eq!(stats.waiting, named, "outbox counter drifted");
     }
 }
 
@@ -216,7 +245,7 @@ fn deletes_emit_one_event_per_removed_tag() {
     let deletes = f.add("deletes", TriggerFilter::All, &[EventKind::Delete]);
     let digest = f.push("v1");
     f.push("v1"); // same image again: still one manifest
-    let registry = f.engine.registry();
+    let registry = f.engine().registry();
     block_on(registry.delete_manifest(&f.repo, &Reference::parse("v1").expect("ref")))
         .expect("delete tag");
     let records = f.records(&deletes);
@@ -361,9 +390,13 @@ fn limits_names_and_repository_deletion() {
         Err(TriggerError::RepositoryUnknown { .. })
     ));
     f.push("v1");
-    block_on(f.engine.registry().delete_repository(&f.repo)).expect("delete repository");
-    let meta = f.engine.registry().meta();
-    for cf in [schema::CF_TRIGGERS, schema::CF_TRIGGER_RECORDS] {
+    block_on(f.engine().registry().delete_repository(&f.repo)).expect("delete repository");
+    let meta = f.engine().registry().meta();
+    for cf in [
+        schema::CF_TRIGGERS,
+        schema::CF_TRIGGER_RECORDS,
+        schema::CF_TRIGGER_EVENTS,
+    ] {
         assert!(
             meta.scan_prefix(cf, b"", None, 10)
                 .expect("scan")
@@ -393,13 +426,27 @@ fn retention_removes_finished_records_and_keeps_waiting_ones() {
     f.attempt(v2, true, 0);
     f.clock.advance_ms(10_000);
     let removed = block_on(f.triggers().expire_records(T0_MS + 15_000)).expect("expire");
-    // v1's UNTRIGGERED and v2's... v2 happened at T0+10 s, before the cutoff: DELIVERED and
-    // UNTRIGGERED records of v2 go too; v1's PENDING record stays.
-    assert_eq!(removed, 3);
+    // Both events happened before the cutoff. v2's records are finished (DELIVERED and
+    // UNTRIGGERED) and go; v1 still waits for a delivery, so its event stays whole, its
+    // UNTRIGGERED record with it, until a later sweep finds it finished.
+    assert_eq!(removed, 2);
     let left = f.records(&all);
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].tag, "v1");
+    let untriggered = f.records(&releases);
+    assert_eq!(untriggered.len(), 1);
+    assert_eq!(untriggered[0].tag, "v1");
+    let v1 = f
+        .due()
+        .into_iter()
+        .find(|d| d.record.tag == "v1")
+        .expect("v1 due");
+    f.attempt(&v1, true, 0);
+    let removed = block_on(f.triggers().expire_records(T0_MS + 15_000)).expect("expire");
+    assert_eq!(removed, 2);
+    assert!(f.records(&all).is_empty());
     assert!(f.records(&releases).is_empty());
+    f.check_outbox();
     let _ = Duration::ZERO;
 }
 
@@ -428,4 +475,57 @@ fn pages_of_records_are_newest_first_and_continue_after_the_last() {
         .expect("page");
     assert_eq!(third.records.len(), 1);
     assert_eq!(third.next, None);
+}
+
+/// A v3 store (issue #10's first layout: a full record row per trigger and event, outbox rows
+/// naming records) is migrated to events: its records list and deliver as before.
+#[test]
+fn a_v3_store_keeps_its_records_and_outbox_after_migration() {
+    let f = fixture();
+    let all = f.add("all", TriggerFilter::All, &[EventKind::Push]);
+    f.push("v1");
+    let record = f.records(&all).pop().expect("v1's record");
+    let meta = f.engine().registry().meta().clone();
+    // Rewrite what v4 wrote as v3 would have written it.
+    let job_record = record.clone();
+    meta.write_blocking(move |ctx| -> Result<(), MetaError> {
+        let r = &job_record;
+        ctx.delete(
+            schema::CF_TRIGGER_EVENTS,
+            &schema::trigger_event_key(&r.repo, r.seq),
+        );
+        ctx.put_json(
+            schema::CF_TRIGGER_RECORDS,
+            &schema::trigger_record_key(&r.repo, &r.trigger_id, r.seq),
+            r,
+        );
+        for (key, _) in ctx.scan_prefix(schema::CF_TRIGGER_OUTBOX, b"", None, 10)? {
+            let v3 = serde_json::json!({"repo": r.repo, "trigger_id": r.trigger_id, "seq": r.seq});
+            ctx.put_raw(schema::CF_TRIGGER_OUTBOX, &key, v3.to_string().as_bytes());
+        }
+        Ok(())
+    })
+    .expect("make it v3");
+    meta.set_format_version(3).expect("version 3");
+    drop(meta);
+    let mut f = f;
+    f.reopen();
+    assert_eq!(
+        f.engine()
+            .registry()
+            .meta()
+            .format_version()
+            .expect("version"),
+        schema::FORMAT_VERSION
+    );
+    assert_eq!(f.records(&all), vec![record.clone()]);
+    f.check_outbox();
+    let due = f.due();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].record, record);
+    let delivered = f.attempt(&due[0], true, 0).expect("delivered");
+    assert_eq!(delivered.status, DeliveryStatus::Delivered);
+    assert!(f.due().is_empty());
+    f.check_outbox();
+    f.close();
 }

@@ -40,6 +40,8 @@ use crate::config::{Config, WebhooksConfig};
 /// Longest sleep between two looks at the outbox when nothing wakes the shard: a safety net
 /// (a wake-up lost to a bug still gets delivered within this).
 const IDLE_LOOK_MS: u64 = 1_000;
+/// The shortest time between two looks at the outbox that pushes' wake-ups cause.
+const LOOK_INTERVAL_MIN: Duration = Duration::from_millis(5);
 /// Pause after the outbox could not be read (the store is overloaded or closing).
 const ERROR_BACKOFF_MS: u64 = 500;
 
@@ -181,11 +183,18 @@ impl Shard {
                 .deliveries_in_flight_max
                 .saturating_mul(2)
                 .max(16);
+            let looked_at = Instant::now();
+            // Saturated: everything due is in flight or waits for a limit, so only a finished
+            // attempt (or the timer) can change what a look finds; a push's wake-up cannot.
+            let mut saturated = false;
             let wait_ms = match self.triggers.due(self.clock.now_ms(), limit).await {
                 Ok(batch) => {
+                    let found = batch.due.len();
+                    let mut started = 0;
                     for due in batch.due {
-                        self.maybe_start(due, &done_tx);
+                        started += usize::from(self.maybe_start(due, &done_tx));
                     }
+                    saturated = found > 0 && started == 0;
                     batch
                         .next_due_ms
                         .map(|at| at.saturating_sub(self.clock.now_ms()))
@@ -201,11 +210,17 @@ impl Shard {
                 glommio::timer::sleep(Duration::from_millis(wait_ms)).await;
             };
             let woken = async {
-                if engine_gone {
+                if engine_gone || saturated {
                     std::future::pending::<()>().await;
                 }
                 if !wakeups.wait().await {
                     engine_gone = true;
+                }
+                // Pushes wake the shard thousands of times a second under load: one look per
+                // LOOK_INTERVAL_MIN_MS serves them all (each look reads every row due).
+                let since = looked_at.elapsed();
+                if since < LOOK_INTERVAL_MIN {
+                    glommio::timer::sleep(LOOK_INTERVAL_MIN - since).await;
                 }
             };
             let finished = async {
@@ -240,7 +255,7 @@ impl Shard {
 
     /// Starts an attempt of `due` unless it is in flight or a limit is reached (then a
     /// later look starts it).
-    fn maybe_start(&self, due: Due, done: &mpsc::UnboundedSender<()>) {
+    fn maybe_start(&self, due: Due, done: &mpsc::UnboundedSender<()>) -> bool {
         let destination = Destination::parse(&due.trigger.url);
         let authority = match &destination {
             Ok(d) => format!("{}://{}", d.scheme.as_str(), d.authority()),
@@ -251,11 +266,11 @@ impl Shard {
             if state.in_flight.contains(due.key())
                 || state.in_flight.len() >= self.settings.deliveries_in_flight_max
             {
-                return;
+                return false;
             }
             let busy = state.per_destination.entry(authority.clone()).or_default();
             if *busy >= self.settings.destination_in_flight_max {
-                return;
+                return false;
             }
             *busy += 1;
             state.in_flight.insert(due.key().to_vec());
@@ -267,6 +282,7 @@ impl Shard {
             let _ = done.unbounded_send(());
         })
         .detach();
+        true
     }
 }
 
