@@ -360,6 +360,10 @@ pub enum TriggerError {
     Meta(#[from] MetaError),
 }
 
+/// A delivery an outbox row names: repository, trigger (None when its event is gone),
+/// sequence number, and the record when the row's event already gave it.
+type NamedDelivery = (RepoName, Option<String>, u64, Option<DeliveryRecord>);
+
 /// A page of delivery records, newest first.
 #[derive(Debug, Clone)]
 pub struct RecordPage {
@@ -817,15 +821,18 @@ impl Triggers {
                 break;
             }
             let entry: OutboxEntry = decode_json(&key, &value)?;
-            for (repo, trigger_id, seq) in self.named_deliveries(&entry)? {
+            for (repo, trigger_id, seq, unattempted) in self.named_deliveries(&entry)? {
                 let trigger: Option<TriggerRecord> = match &trigger_id {
                     Some(trigger_id) => self
                         .meta
                         .get_json(schema::CF_TRIGGERS, &schema::repo_key(&repo, trigger_id))?,
                     None => None,
                 };
-                let record = match (&trigger, &trigger_id) {
-                    (Some(_), Some(trigger_id)) => read_record(&self.meta, &repo, trigger_id, seq)?,
+                let record = match (&trigger, &trigger_id, unattempted) {
+                    (Some(_), _, Some(record)) => Some(record),
+                    (Some(_), Some(trigger_id), None) => {
+                        read_record(&self.meta, &repo, trigger_id, seq)?
+                    }
                     _ => None,
                 };
                 match (trigger, record) {
@@ -883,14 +890,13 @@ impl Triggers {
     }
 
     /// The (repository, trigger, sequence number) of every delivery an outbox row names; the
-    /// trigger is None when the row's event is gone.
-    fn named_deliveries(
-        &self,
-        entry: &OutboxEntry,
-    ) -> Result<Vec<(RepoName, Option<String>, u64)>, TriggerError> {
+    /// trigger is None when the row's event is gone. A push's row names slots never attempted
+    /// (the first attempt takes a slot off the row in the job that writes its record), so
+    /// their records come from the event read here, with no further read per slot.
+    fn named_deliveries(&self, entry: &OutboxEntry) -> Result<Vec<NamedDelivery>, TriggerError> {
         match entry {
             OutboxEntry::Record { repo, trigger, seq } => {
-                Ok(vec![(repo.clone(), Some(trigger.clone()), *seq)])
+                Ok(vec![(repo.clone(), Some(trigger.clone()), *seq, None)])
             }
             OutboxEntry::Event { repo, base, slots } => {
                 let event: Option<EventRow> = self.meta.get_json(
@@ -900,11 +906,15 @@ impl Triggers {
                 Ok(slots
                     .iter()
                     .map(|slot| {
-                        let trigger = event
-                            .as_ref()
-                            .and_then(|e| e.slots.get(*slot as usize))
-                            .map(|s| s.trigger.clone());
-                        (repo.clone(), trigger, base + u64::from(*slot))
+                        let index = *slot as usize;
+                        let part = event.as_ref().and_then(|e| e.slots.get(index));
+                        let record = event.as_ref().and_then(|e| e.record(repo, *base, index));
+                        (
+                            repo.clone(),
+                            part.map(|s| s.trigger.clone()),
+                            base + u64::from(*slot),
+                            record,
+                        )
                     })
                     .collect())
             }
