@@ -54,6 +54,10 @@ class Receiver:
 def handler_for(receiver):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # The answer's head and body go out in two writes: with Nagle's algorithm on, the body
+        # waits for the head's ACK, which the client delays (about 40 ms on Linux), and that
+        # wait, not Berth, would set the delivery rate.
+        disable_nagle_algorithm = True
 
         def do_POST(self):
             length = int(self.headers.get("content-length") or 0)

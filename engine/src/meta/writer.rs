@@ -1,11 +1,15 @@
-//! The metadata writer thread: serialised write jobs, group commit.
+//! The metadata writer thread: serialised write jobs, pipelined group commit.
 //!
 //! ```text
-//!  shard 0 ──┐                      ┌─ job 1: checks, batch → write (no sync)
-//!  shard 1 ──┼─ bounded queue ──▶   ├─ job 2: checks see job 1, batch → write (no sync)
-//!  CLI     ──┘  (write_queue_max)   ├─ …up to write_group_max jobs
-//!                                   └─ one WAL fsync, then every caller in the group is answered
+//!  shard 0 ──┐                      berth-meta-writer              berth-meta-sync
+//!  shard 1 ──┼─ bounded queue ──▶   job 1: checks, batch → write ─┐
+//!  CLI     ──┘  (write_queue_max)   job 2: sees job 1 → write ────┼▶ one WAL fsync for all
+//!                                   job 3 … (while that fsync runs)│  written, then their
+//!                                   at most write_group_max waiting┘  callers are answered
 //! ```
+//!
+//! The sync thread takes every job written since its last fsync began, so an fsync covers
+//! exactly the jobs it answers, and the writer's work overlaps the fsync before it.
 //!
 //! Jobs are closures so that a check and the write it guards happen with no other write in
 //! between. Jobs must be short: they run on the only thread that writes.
@@ -13,7 +17,7 @@
 //! **Visible before durable.** A job's batch is applied to RocksDB (its memtable) as soon as
 //! the job has run, before the group's WAL fsync: later jobs of the group must see it (that is
 //! what makes check-then-write atomic), and inline readers on the shards see it too. So for
-//! the length of one fsync a client may read a write that no caller has been told succeeded —
+//! the length of up to two fsyncs a client may read a write that no caller has been told succeeded —
 //! a manifest being pushed, say. That is harmless because every write is data the writer's
 //! own checks made consistent (a tag never points at a missing manifest, a blob row never
 //! names missing bytes), and what was visible but not yet durable is lost only by a crash,
@@ -26,7 +30,7 @@
 //! could not write, so neither a retry nor carrying on can know what is durable; the next
 //! start recovers from what is on disk (PostgreSQL's and neon's policy).
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 
 use futures_channel::oneshot;
 use rocksdb::{WriteBatch, WriteOptions};
@@ -151,28 +155,124 @@ impl WriterHandle {
 }
 
 fn run(reader: Reader, jobs: Receiver<Job>, group_max: usize) {
-    let mut completions: Vec<Completion> = Vec::with_capacity(group_max);
-    while let Ok(first) = jobs.recv() {
-        completions.push(first(&reader));
-        while completions.len() < group_max {
-            match jobs.try_recv() {
-                Ok(job) => completions.push(job(&reader)),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+    let pipe = std::sync::Arc::new(SyncPipe::default());
+    let syncer = {
+        let (reader, pipe) = (reader.clone(), pipe.clone());
+        std::thread::Builder::new()
+            .name("berth-meta-sync".into())
+            .spawn(move || sync_loop(&reader, &pipe))
+    };
+    let syncer = match syncer {
+        Ok(handle) => handle,
+        Err(e) => {
+            // No thread to sync on: sync inline, one job per fsync (correct, only slower).
+            tracing::error!(error = %e, "cannot start the WAL sync thread; syncing inline");
+            while let Ok(job) = jobs.recv() {
+                let completion = job(&reader);
+                let synced = reader.db.flush_wal(true);
+                let failed = synced.is_err();
+                completion(synced.map_err(MetaError::Db));
+                if failed {
+                    panic!("metadata WAL fsync failed; exiting so recovery starts from disk");
+                }
             }
+            return;
         }
-        assert!(
-            completions.len() <= group_max,
-            "a group of {} jobs exceeds write_group_max {group_max}",
-            completions.len()
-        );
+    };
+    'jobs: while let Ok(first) = jobs.recv() {
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            if !pipe.push(job(&reader), group_max) {
+                break 'jobs;
+            }
+            next = jobs.try_recv().ok();
+        }
+    }
+    pipe.close();
+    // The sync thread panics after a failed fsync; its callers were answered by then.
+    let _ = syncer.join();
+    // Jobs still queued when the syncer failed are dropped with `jobs`: their callers see
+    // the writer stopped.
+}
+
+/// Jobs written but not yet durable, between the writer thread and the sync thread.
+#[derive(Default)]
+struct SyncPipe {
+    state: std::sync::Mutex<PipeState>,
+    /// The sync thread waits on it for work; the writer for room.
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct PipeState {
+    pending: Vec<Completion>,
+    /// No more jobs: the sync thread syncs what is pending and ends.
+    closed: bool,
+    /// An fsync failed: nothing written from now on can be made durable.
+    failed: bool,
+}
+
+impl SyncPipe {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PipeState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands a written job's completion to the sync thread; waits while `group_max` are
+    /// already waiting for an fsync. False (and the job failed) once an fsync has failed.
+    fn push(&self, completion: Completion, group_max: usize) -> bool {
+        let mut state = self.lock();
+        while state.pending.len() >= group_max && !state.failed {
+            state = self.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        if state.failed {
+            drop(state);
+            completion(Err(MetaError::WriterStopped));
+            return false;
+        }
+        state.pending.push(completion);
+        drop(state);
+        self.changed.notify_all();
+        true
+    }
+
+    fn close(&self) {
+        self.lock().closed = true;
+        self.changed.notify_all();
+    }
+}
+
+/// The sync thread: one WAL fsync for everything written since the last one began, then every
+/// caller of it is answered. While it syncs, the writer thread runs and writes the next jobs,
+/// so their work overlaps the fsync instead of following it.
+fn sync_loop(reader: &Reader, pipe: &SyncPipe) {
+    loop {
+        let group = {
+            let mut state = pipe.lock();
+            while state.pending.is_empty() && !state.closed {
+                state = pipe.changed.wait(state).unwrap_or_else(|p| p.into_inner());
+            }
+            if state.pending.is_empty() {
+                return;
+            }
+            std::mem::take(&mut state.pending)
+        };
+        pipe.changed.notify_all();
+        // Every job in `group` wrote before it was pushed, so this fsync covers them all.
         let synced = reader.db.flush_wal(true);
         if let Err(e) = &synced {
             tracing::error!(error = %e, "metadata WAL fsync failed; failing the whole group");
+            pipe.lock().failed = true;
+            pipe.changed.notify_all();
         }
-        for completion in completions.drain(..) {
+        for completion in group {
             completion(synced.clone().map_err(MetaError::Db));
         }
         if let Err(e) = synced {
+            // Callers written after this group cannot be made durable either.
+            let rest = std::mem::take(&mut pipe.lock().pending);
+            for completion in rest {
+                completion(Err(MetaError::Db(e.clone())));
+            }
             // After a failed fsync the kernel may have dropped the dirty pages it could not
             // write and cleared the error: a retry could "succeed" without the data on disk
             // (PostgreSQL's fsyncgate). What is durable is unknowable, so the process ends

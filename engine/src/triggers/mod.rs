@@ -31,6 +31,7 @@
 //! them before they are stored and again before each delivery).
 
 mod cache;
+mod codec;
 mod filter;
 mod outbox;
 
@@ -249,14 +250,30 @@ pub(crate) struct EventRow {
     pub slots: Vec<EventSlot>,
 }
 
-/// One trigger's part of an event, as the push left it.
+/// One trigger's part of an event, as the push left it. Stored by [`codec`]: every field is
+/// always written.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct EventSlot {
     pub trigger: String,
     /// `UNTRIGGERED`, `PENDING` or `OVERFLOW`.
     pub status: DeliveryStatus,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why UNTRIGGERED (and, in rows written as JSON, why OVERFLOW).
+    #[serde(default)]
     pub reason: Option<String>,
+    /// OVERFLOW: the deliveries waiting in the outbox then (the reason is made from it when
+    /// the record is read, so a full outbox does not write a sentence per trigger per push).
+    #[serde(default)]
+    pub outbox_waiting: Option<u64>,
+}
+
+impl EventSlot {
+    fn reason(&self) -> Option<String> {
+        match (&self.reason, self.outbox_waiting) {
+            (Some(reason), _) => Some(reason.clone()),
+            (None, Some(waiting)) => Some(outbox::overflow_reason(waiting)),
+            (None, None) => None,
+        }
+    }
 }
 
 impl EventRow {
@@ -276,7 +293,7 @@ impl EventRow {
             repo_created_at_ms: self.repo_created_at_ms,
             repo_public: self.repo_public,
             status: part.status,
-            reason: part.reason.clone(),
+            reason: part.reason(),
             attempts: 0,
             attempts_max: self.attempts_max,
             http_status: None,
@@ -307,6 +324,10 @@ pub(crate) enum OutboxEntry {
         seq: u64,
     },
 }
+
+impl codec::CompactRow for EventRow {}
+impl codec::CompactRow for OutboxEntry {}
+impl codec::CompactRow for EventRef {}
 
 impl OutboxEntry {
     /// How many deliveries the row names (what the outbox length counter counts).
@@ -682,7 +703,7 @@ impl Triggers {
             for (suffix, value) in &rows {
                 scanned += 1;
                 let base = event_base(&prefix, suffix)?;
-                let event: EventRow = decode_json(suffix, value)?;
+                let event: EventRow = codec::decode(suffix, value)?;
                 if event.at_ms < oldest_ms {
                     break 'scan;
                 }
@@ -820,7 +841,7 @@ impl Triggers {
                 batch.next_due_ms = Some(due_ms);
                 break;
             }
-            let entry: OutboxEntry = decode_json(&key, &value)?;
+            let entry: OutboxEntry = codec::decode(&key, &value)?;
             for (repo, trigger_id, seq, unattempted) in self.named_deliveries(&entry)? {
                 let trigger: Option<TriggerRecord> = match &trigger_id {
                     Some(trigger_id) => self
@@ -899,7 +920,8 @@ impl Triggers {
                 Ok(vec![(repo.clone(), Some(trigger.clone()), *seq, None)])
             }
             OutboxEntry::Event { repo, base, slots } => {
-                let event: Option<EventRow> = self.meta.get_json(
+                let event: Option<EventRow> = codec::get(
+                    &self.meta,
                     schema::CF_TRIGGER_EVENTS,
                     &schema::trigger_event_key(repo, *base),
                 )?;
@@ -1018,7 +1040,7 @@ impl Triggers {
                         let mut last = None;
                         let full = rows.len() == ROWS_PER_JOB;
                         for (key, value) in rows {
-                            let reference: EventRef = decode_json(&key, &value)?;
+                            let reference: EventRef = codec::decode(&key, &value)?;
                             if reference.at_ms >= cutoff_ms {
                                 return Ok((removed, last, true));
                             }
@@ -1092,21 +1114,22 @@ pub(crate) fn upgrade_v3_rows(meta: &Meta) -> Result<u64, MetaError> {
                             trigger: record.trigger_id.clone(),
                             status: record.status,
                             reason: record.reason.clone(),
+                            outbox_waiting: None,
                         }],
                     };
                     rows.push((
                         schema::CF_TRIGGER_EVENTS,
                         schema::trigger_event_key(&record.repo, record.seq),
-                        crate::meta::encode_json(&event),
+                        codec::encode(&event),
                     ));
-                } else if decode_json::<OutboxEntry>(key, value).is_err() {
+                } else if codec::decode::<OutboxEntry>(key, value).is_err() {
                     let old: V3OutboxEntry = decode_json(key, value)?;
                     let entry = OutboxEntry::Record {
                         repo: old.repo,
                         trigger: old.trigger_id,
                         seq: old.seq,
                     };
-                    rows.push((cf, key.clone(), crate::meta::encode_json(&entry)));
+                    rows.push((cf, key.clone(), codec::encode(&entry)));
                 }
             }
             if !rows.is_empty() {
@@ -1149,7 +1172,7 @@ fn read_record(
         return Ok(None);
     };
     let base = event_base(&prefix, suffix)?;
-    let event: EventRow = decode_json(suffix, value)?;
+    let event: EventRow = codec::decode(suffix, value)?;
     let Some(slot) = seq
         .checked_sub(base)
         .and_then(|offset| usize::try_from(offset).ok())
@@ -1189,7 +1212,8 @@ fn queue_record(
     )? {
         due_ms += 1;
     }
-    ctx.put_json(
+    codec::put(
+        ctx,
         schema::CF_TRIGGER_OUTBOX,
         &schema::trigger_outbox_key(due_ms, record.seq),
         &OutboxEntry::Record {
@@ -1203,7 +1227,7 @@ fn queue_record(
 
 /// Whether the outbox row `key` still names the delivery of record `seq`.
 fn outbox_names(reader: &crate::meta::Reader, key: &[u8], seq: u64) -> Result<bool, TriggerError> {
-    let entry: Option<OutboxEntry> = reader.get_json(schema::CF_TRIGGER_OUTBOX, key)?;
+    let entry: Option<OutboxEntry> = codec::get(reader, schema::CF_TRIGGER_OUTBOX, key)?;
     Ok(match entry {
         None => false,
         Some(OutboxEntry::Record { seq: named, .. }) => named == seq,
@@ -1223,7 +1247,7 @@ fn unqueue(ctx: &mut WriteCtx<'_>, key: &[u8], seq: u64) -> Result<bool, Trigger
 /// a job's reads do not see its own batch, so a row is changed once per job). Returns how many
 /// it named. The caller adjusts the counter.
 fn unqueue_all(ctx: &mut WriteCtx<'_>, key: &[u8], seqs: &[u64]) -> Result<u64, TriggerError> {
-    let entry: Option<OutboxEntry> = ctx.get_json(schema::CF_TRIGGER_OUTBOX, key)?;
+    let entry: Option<OutboxEntry> = codec::get(ctx, schema::CF_TRIGGER_OUTBOX, key)?;
     match entry {
         Some(OutboxEntry::Record { seq, .. }) if seqs.contains(&seq) => {
             ctx.delete(schema::CF_TRIGGER_OUTBOX, key);
@@ -1243,7 +1267,8 @@ fn unqueue_all(ctx: &mut WriteCtx<'_>, key: &[u8], seqs: &[u64]) -> Result<u64, 
             if slots.is_empty() {
                 ctx.delete(schema::CF_TRIGGER_OUTBOX, key);
             } else {
-                ctx.put_json(
+                codec::put(
+                    ctx,
                     schema::CF_TRIGGER_OUTBOX,
                     key,
                     &OutboxEntry::Event { repo, base, slots },
@@ -1262,7 +1287,7 @@ fn remove_row(ctx: &mut WriteCtx<'_>, key: &[u8]) -> Result<u64, TriggerError> {
         return Ok(0);
     };
     ctx.delete(schema::CF_TRIGGER_OUTBOX, key);
-    Ok(decode_json::<OutboxEntry>(key, &raw).map_or(1, |entry| entry.deliveries()))
+    Ok(codec::decode::<OutboxEntry>(key, &raw).map_or(1, |entry| entry.deliveries()))
 }
 
 /// Removes the event `base` of `repo` with its attempted records and its retention row, unless
@@ -1274,7 +1299,7 @@ fn expire_event(
     time_key: &[u8],
 ) -> Result<usize, TriggerError> {
     let event_key = schema::trigger_event_key(repo, base);
-    let Some(event) = ctx.get_json::<EventRow>(schema::CF_TRIGGER_EVENTS, &event_key)? else {
+    let Some(event) = codec::get::<EventRow>(ctx, schema::CF_TRIGGER_EVENTS, &event_key)? else {
         // The repository was deleted with its events.
         ctx.delete(schema::CF_TRIGGER_RECORD_TIMES, time_key);
         return Ok(0);

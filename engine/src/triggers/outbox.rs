@@ -29,6 +29,7 @@ use std::sync::Arc;
 use futures_channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures_lite::StreamExt;
 
+use super::codec;
 use super::filter::RegexCache;
 use super::{
     DeliveryStatus, EventKind, EventRef, EventRow, EventSlot, OutboxEntry, TriggerCache,
@@ -90,23 +91,21 @@ pub(crate) fn emit(
         let mut slots = Vec::new();
         let mut pending = Vec::new();
         for trigger in triggers.iter().filter(|t| t.events.contains(&event.kind)) {
+            let mut waiting = None;
             let (status, reason) = match trigger.filter.check(&event.tag, &emitter.regexes) {
                 Err(why) => (DeliveryStatus::Untriggered, Some(why)),
                 Ok(()) if outbox_len >= emitter.options.outbox_events_max => {
                     overflowed += 1;
-                    let why = format!(
-                        "the outbox is full ({} deliveries waiting, webhooks.outbox_events_max); \
-                         not queued: redeliver it once the receivers catch up",
-                        outbox_len
-                    );
                     if overflow_warning_due(at_ms) {
                         tracing::warn!(
                             %repo, trigger = %trigger.id, tag = %event.tag,
                             overflowed_total = overflowed,
-                            "{why} (this warning repeats at most every 10 s)"
+                            "{} (this warning repeats at most every 10 s)",
+                            overflow_reason(outbox_len)
                         );
                     }
-                    (DeliveryStatus::Overflow, Some(why))
+                    waiting = Some(outbox_len);
+                    (DeliveryStatus::Overflow, None)
                 }
                 Ok(()) => {
                     outbox_len += 1;
@@ -119,6 +118,7 @@ pub(crate) fn emit(
                 trigger: trigger.id.clone(),
                 status,
                 reason,
+                outbox_waiting: waiting,
             });
         }
         if slots.is_empty() {
@@ -126,7 +126,8 @@ pub(crate) fn emit(
         }
         seq += slots.len() as u64;
         if !pending.is_empty() {
-            ctx.put_json(
+            codec::put(
+                ctx,
                 schema::CF_TRIGGER_OUTBOX,
                 &schema::trigger_outbox_key(at_ms, base),
                 &OutboxEntry::Event {
@@ -146,12 +147,14 @@ pub(crate) fn emit(
             attempts_max: emitter.options.attempts_max,
             slots,
         };
-        ctx.put_json(
+        codec::put(
+            ctx,
             schema::CF_TRIGGER_EVENTS,
             &schema::trigger_event_key(repo, base),
             &row,
         );
-        ctx.put_json(
+        codec::put(
+            ctx,
             schema::CF_TRIGGER_RECORD_TIMES,
             &schema::trigger_record_time_key(base),
             &EventRef {
@@ -170,6 +173,14 @@ pub(crate) fn emit(
         write_counter(ctx, schema::TRIGGER_OVERFLOWED_KEY, overflowed);
     }
     Ok(queued)
+}
+
+/// Why a delivery was recorded OVERFLOW, `waiting` deliveries being in the outbox then.
+pub(crate) fn overflow_reason(waiting: u64) -> String {
+    format!(
+        "the outbox is full ({waiting} deliveries waiting, webhooks.outbox_events_max); \
+         not queued: redeliver it once the receivers catch up"
+    )
 }
 
 /// A slot's index as stored (a repository has far fewer triggers than `u32::MAX`).

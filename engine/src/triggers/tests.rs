@@ -190,7 +190,7 @@ impl Fixture {
         let named: u64 = rows
             .iter()
             .map(|(key, value)| {
-                decode_json::<OutboxEntry>(key, value)
+                codec::decode::<OutboxEntry>(key, value)
                     .expect("outbox row")
                     .deliveries()
             })
@@ -319,7 +319,7 @@ fn a_full_outbox_records_overflow_and_the_push_still_succeeds() {
     assert!(records[0]
         .reason
         .as_deref()
-        .is_some_and(|r| r.contains("outbox is full")));
+        .is_some_and(|r| r.contains("outbox is full (2 deliveries waiting")));
     assert_eq!(records[1].status, DeliveryStatus::Pending);
     let stats = f.triggers().outbox_stats().expect("stats");
     assert_eq!((stats.waiting, stats.overflowed), (2, 1));
