@@ -10,6 +10,8 @@
 //!                       manifests whose blobs or children are missing, dangling tags and
 //!                       referrers, repositories without their record
 //!  4. uploads           sessions whose data file is gone; data files no session owns
+//!  5. trigger outbox    waiting records no outbox row names, rows naming finished records,
+//!                       the outbox length counter (engine/src/triggers/check.rs)
 //! ```
 //!
 //! Findings are errors (the store breaks a promise: a row names something missing or wrong)
@@ -38,6 +40,8 @@ use crate::meta::schema::{
 use crate::meta::{decode_json, WriteCtx};
 use crate::oci::{parse_manifest, Digest, DigestHasher, RepoName, Tag};
 use crate::registry::{rows, Registry, RegistryError};
+use crate::triggers::check::{self, OutboxProblem};
+use crate::triggers::event_id;
 use crate::upload::UploadId;
 
 #[derive(Debug, Clone)]
@@ -166,6 +170,7 @@ pub fn run(
     checker.blobs()?;
     checker.rows()?;
     checker.uploads()?;
+    checker.trigger_outbox()?;
     checker.report.finished_at_ms = registry.clock().now_ms();
     Ok(checker.report)
 }
@@ -639,6 +644,26 @@ impl Checker<'_> {
                     crate::registry::ensure_repo(ctx, &repo, at, crate::registry::Admission::Open)?;
                     Ok("repository record created".to_owned())
                 })?,
+                Repair::Requeue(repo, trigger, seq) => self.write(move |ctx| {
+                    Ok(if check::requeue(ctx, &repo, &trigger, seq, at)? {
+                        "queued for delivery again".to_owned()
+                    } else {
+                        "no longer waiting: left alone".to_owned()
+                    })
+                })?,
+                Repair::Unqueue(key, seqs) => self.write(move |ctx| {
+                    let removed = check::unqueue_dangling(ctx, &key, &seqs)?;
+                    Ok(format!("{removed} delivery(ies) taken off the row"))
+                })?,
+                Repair::OutboxRow(key) => self.write(move |ctx| {
+                    quarantine_row(ctx, schema::CF_TRIGGER_OUTBOX, &key, &reason, at, seq)?;
+                    check::remove_unreadable(ctx, &key)?;
+                    Ok("row moved to quarantine".to_owned())
+                })?,
+                Repair::OutboxCount => self.write(move |ctx| {
+                    let (before, after) = check::recount(ctx)?;
+                    Ok(format!("counter set from {before} to {after}"))
+                })?,
             };
             f.repaired = Some(done);
         }
@@ -910,12 +935,94 @@ impl Checker<'_> {
     }
 }
 
+impl Checker<'_> {
+    // ----- 5. trigger outbox --------------------------------------------------------------
+
+    fn trigger_outbox(&mut self) -> Result<(), MaintenanceError> {
+        check_stop(self.stop)?;
+        let reader = self.registry.meta().clone();
+        let problems = check::check_outbox(&reader.snapshot())?;
+        // The counter's repair recounts after the others, which adjust it as they go.
+        for problem in problems {
+            let (f, repair) = match problem {
+                OutboxProblem::Unqueued {
+                    repo,
+                    trigger,
+                    seq,
+                    status,
+                } => (
+                    finding(
+                        "TRIGGER_RECORD_UNQUEUED",
+                        Severity::Error,
+                        format!("{repo} trigger {trigger} {}", event_id(seq)),
+                        format!(
+                            "record is {} but no outbox row names it: it would never be \
+                             delivered",
+                            status.as_str()
+                        ),
+                    ),
+                    Repair::Requeue(repo, trigger, seq),
+                ),
+                OutboxProblem::Dangling { key, seqs, detail } => (
+                    finding(
+                        "TRIGGER_OUTBOX_DANGLING",
+                        Severity::Error,
+                        format!("outbox {}", utf8(&key)),
+                        detail,
+                    ),
+                    Repair::Unqueue(key, seqs),
+                ),
+                OutboxProblem::NamedTwice { key, seq } => (
+                    finding(
+                        "TRIGGER_OUTBOX_DUPLICATE",
+                        Severity::Error,
+                        format!("outbox {}", utf8(&key)),
+                        format!(
+                            "names {}, which an earlier outbox row names too (it would be \
+                             delivered twice)",
+                            event_id(seq)
+                        ),
+                    ),
+                    Repair::Unqueue(key, vec![seq]),
+                ),
+                OutboxProblem::Unreadable { key, reason } => (
+                    finding(
+                        "TRIGGER_OUTBOX_UNREADABLE",
+                        Severity::Error,
+                        format!("outbox {}", utf8(&key)),
+                        reason,
+                    ),
+                    Repair::OutboxRow(key),
+                ),
+                OutboxProblem::CountDrift { counter, named } => (
+                    finding(
+                        "TRIGGER_OUTBOX_COUNT",
+                        Severity::Error,
+                        "instance/trigger-outbox-len".into(),
+                        format!(
+                            "the counter says {counter} deliveries are waiting, the outbox rows \
+                             name {named}"
+                        ),
+                    ),
+                    Repair::OutboxCount,
+                ),
+            };
+            self.apply(f, Some(repair))?;
+        }
+        Ok(())
+    }
+}
+
 enum Repair {
     Link(RepoName, Digest),
     Manifest(RepoName, Digest),
     Tag(RepoName, Tag),
     Row(&'static str, Vec<u8>),
     RepoRecord(RepoName),
+    Requeue(RepoName, String, u64),
+    Unqueue(Vec<u8>, Vec<u64>),
+    OutboxRow(Vec<u8>),
+    OutboxCount,
 }
 
 /// `<data_dir>/quarantine/`, beside `blobs/`.

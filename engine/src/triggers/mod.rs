@@ -31,6 +31,7 @@
 //! them before they are stored and again before each delivery).
 
 mod cache;
+pub(crate) mod check;
 mod codec;
 mod filter;
 mod outbox;

@@ -529,3 +529,90 @@ fn a_v3_store_keeps_its_records_and_outbox_after_migration() {
     f.check_outbox();
     f.close();
 }
+
+/// The outbox codes fsck reported, sorted.
+fn outbox_findings(f: &Fixture, repair: bool) -> Vec<String> {
+    let options = crate::FsckOptions {
+        repair,
+        verify_digests: false,
+        ..crate::FsckOptions::default()
+    };
+    let stop = crate::StopFlag::new(false);
+    let report = f.engine().fsck(&options, &stop).expect("fsck");
+    let mut codes: Vec<String> = report
+        .findings
+        .iter()
+        .filter(|finding| finding.code.starts_with("TRIGGER_"))
+        .map(|finding| {
+            assert!(
+                !repair || finding.repaired.is_some(),
+                "{finding:?} not repaired"
+            );
+            finding.code.clone()
+        })
+        .collect();
+    codes.sort();
+    codes
+}
+
+#[test]
+fn fsck_finds_and_repairs_a_broken_outbox() {
+    let f = fixture();
+    let all = f.add("all", TriggerFilter::All, &[EventKind::Push]);
+    for tag in ["a", "b", "c"] {
+        f.push(tag);
+    }
+    let due = f.due();
+    assert_eq!(due.len(), 3);
+    let delivered = f.attempt(&due[0], true, 0).expect("delivered");
+    assert_eq!(delivered.status, DeliveryStatus::Delivered);
+    assert!(outbox_findings(&f, false).is_empty(), "a healthy outbox");
+
+    let records = f.records(&all);
+    let unqueued = records
+        .iter()
+        .find(|r| r.status == DeliveryStatus::Pending)
+        .expect("a pending record")
+        .clone();
+    let meta = f.engine().registry().meta().clone();
+    let (gone, finished) = (unqueued.clone(), delivered.clone());
+    meta.write_blocking(move |ctx| -> Result<(), MetaError> {
+        // The pending record's outbox row is lost…
+        for (key, value) in ctx.scan_prefix(schema::CF_TRIGGER_OUTBOX, b"", None, 100)? {
+            if let OutboxEntry::Event { base, .. } = codec::decode(&key, &value)? {
+                if base == gone.seq {
+                    ctx.delete(schema::CF_TRIGGER_OUTBOX, &key);
+                }
+            }
+        }
+        // …a row names the delivered one again, and the counter drifts.
+        codec::put(
+            ctx,
+            schema::CF_TRIGGER_OUTBOX,
+            &schema::trigger_outbox_key(1, finished.seq),
+            &OutboxEntry::Record {
+                repo: finished.repo.clone(),
+                trigger: finished.trigger_id.clone(),
+                seq: finished.seq,
+            },
+        );
+        outbox::write_counter(ctx, schema::TRIGGER_OUTBOX_LEN_KEY, 42);
+        Ok(())
+    })
+    .expect("break the outbox");
+
+    let expected = [
+        "TRIGGER_OUTBOX_COUNT",
+        "TRIGGER_OUTBOX_DANGLING",
+        "TRIGGER_RECORD_UNQUEUED",
+    ];
+    assert_eq!(outbox_findings(&f, false), expected);
+    assert_eq!(outbox_findings(&f, true), expected);
+    assert!(outbox_findings(&f, false).is_empty(), "repaired");
+    f.check_outbox();
+    // The lost delivery is due again; the delivered one is not.
+    let seqs: Vec<u64> = f.due().iter().map(|d| d.record.seq).collect();
+    assert!(seqs.contains(&unqueued.seq), "{seqs:?}");
+    assert!(!seqs.contains(&delivered.seq), "{seqs:?}");
+    assert_eq!(seqs.len(), 2);
+}
