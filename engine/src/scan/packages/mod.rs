@@ -1,0 +1,1 @@
+//! Installed-package databases (filled in below).
