@@ -188,13 +188,34 @@ mod tests {
         // `1.0~rc1` vs `1.0`: a pre-release for dpkg and rpm; apk reads `~rc1` as invalid
         // (not a hex hash), so it is smaller there too, but `1.0_rc1` is only a pre-release
         // for apk.
-        assert_eq!(compare(VersionScheme::Dpkg, "1.0~rc1", "1.0"), Ordering::Less);
-        assert_eq!(compare(VersionScheme::Rpm, "1.0~rc1", "1.0"), Ordering::Less);
-        assert_eq!(compare(VersionScheme::Apk, "1.0_rc1", "1.0"), Ordering::Less);
-        assert_eq!(compare(VersionScheme::Dpkg, "1.0_rc1", "1.0"), Ordering::Greater);
-        assert_eq!(compare(VersionScheme::Rpm, "1.0_rc1", "1.0"), Ordering::Greater);
+        assert_eq!(
+            compare(VersionScheme::Dpkg, "1.0~rc1", "1.0"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(VersionScheme::Rpm, "1.0~rc1", "1.0"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(VersionScheme::Apk, "1.0_rc1", "1.0"),
+            Ordering::Less
+        );
+        assert_eq!(
+            compare(VersionScheme::Dpkg, "1.0_rc1", "1.0"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare(VersionScheme::Rpm, "1.0_rc1", "1.0"),
+            Ordering::Greater
+        );
         // Epochs: dpkg and rpm have them, apk does not.
-        assert_eq!(compare(VersionScheme::Dpkg, "1:0.1", "2.0"), Ordering::Greater);
-        assert_eq!(compare(VersionScheme::Rpm, "1:0.1-1", "2.0-1"), Ordering::Greater);
+        assert_eq!(
+            compare(VersionScheme::Dpkg, "1:0.1", "2.0"),
+            Ordering::Greater
+        );
+        assert_eq!(
+            compare(VersionScheme::Rpm, "1:0.1-1", "2.0-1"),
+            Ordering::Greater
+        );
     }
 }
