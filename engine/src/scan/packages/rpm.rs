@@ -260,9 +260,12 @@ pub fn parse_rpm_header(
     limits: &PackageDbLimits,
 ) -> Result<InstalledPackage, PackageDbError> {
     let header = Header::parse(blob, entry, limits)?;
+    // An empty NAME, VERSION or RELEASE is as good as none (found by the scan_packages fuzz
+    // target: an empty NAME made a package with no name).
     let required = |tag, field| {
         header
             .string(tag, field, limits)?
+            .filter(|value| !value.is_empty())
             .ok_or(PackageDbError::FieldMissing {
                 db: PackageDb::RpmHeader,
                 entry,
@@ -273,7 +276,9 @@ pub fn parse_rpm_header(
     let version = required(TAG_VERSION, "VERSION")?;
     let release = required(TAG_RELEASE, "RELEASE")?;
     let epoch = header.int32(TAG_EPOCH)?;
-    let arch = header.string(TAG_ARCH, "ARCH", limits)?;
+    let arch = header
+        .string(TAG_ARCH, "ARCH", limits)?
+        .filter(|arch| !arch.is_empty());
     let evr = |version: &str, release: &str| match epoch {
         Some(epoch) => format!("{epoch}:{version}-{release}"),
         None => format!("{version}-{release}"),
@@ -648,6 +653,19 @@ mod tests {
                     db: PackageDb::RpmHeader,
                     entry: 7,
                     field: "RELEASE",
+                }),
+            ),
+            // The fuzz target's first find: an empty NAME (regressions/scan_packages/).
+            (
+                header(&[
+                    (TAG_NAME, TYPE_STRING, 1, b"\0"),
+                    (TAG_VERSION, TYPE_STRING, 1, b"1\0"),
+                    (TAG_RELEASE, TYPE_STRING, 1, b"1\0"),
+                ]),
+                Err(FieldMissing {
+                    db: PackageDb::RpmHeader,
+                    entry: 7,
+                    field: "NAME",
                 }),
             ),
             (
