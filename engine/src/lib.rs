@@ -21,6 +21,7 @@
 pub mod access;
 pub mod clock;
 pub mod oci;
+pub mod scan;
 
 #[cfg(feature = "storage")]
 mod accounts;
